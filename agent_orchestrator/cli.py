@@ -1,0 +1,74 @@
+"""`devops-agent`: run the service, prepare the database, and (later) drive approvals."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import typer
+
+from agent_orchestrator import __version__
+from shared.lib.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(help="The DevOps agent with durable human approval gates.", no_args_is_help=True)
+db_app = typer.Typer(help="Database set-up.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(code=2) from None
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def serve() -> None:
+    """Run the HTTP service (embedded Postgres when DATABASE_URL is unset)."""
+    import uvicorn
+
+    from agent_orchestrator.app import create_app
+    from shared.lib.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@db_app.command("init")
+def db_init() -> None:
+    """Apply pending migrations and LangGraph's checkpoint tables; safe to repeat."""
+    from shared.lib.db.database import migrate_database, open_database
+
+    settings = _settings()
+
+    async def run() -> list[str]:
+        database = await open_database(settings, migrate=False)
+        try:
+            applied = await migrate_database(database)
+        finally:
+            await database.close()
+        return [f"{m.version:04d}_{m.name}" for m in applied]
+
+    applied = asyncio.run(run())
+    typer.echo("applied: " + ", ".join(applied) if applied else "database is up to date")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Process-level endpoints: liveness, readiness and the request-id middleware."""

@@ -1,0 +1,41 @@
+"""Liveness and readiness: /health says the process runs, /ready that it can do work."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel
+
+from agent_orchestrator import __version__
+from agent_orchestrator.deps import Db
+from shared.lib.db.database import schema_is_current
+
+router = APIRouter(tags=["system"])
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class Readiness(BaseModel):
+    status: str
+    database: str
+    migrations: str
+
+
+@router.get("/health")
+async def health() -> Health:
+    return Health(status="ok", version=__version__)
+
+
+@router.get("/ready", responses={503: {"model": Readiness}})
+async def ready(database: Db, response: Response) -> Readiness:
+    try:
+        current = await schema_is_current(database)
+    except Exception as error:  # any database failure means "not ready", reported as data
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return Readiness(status="unavailable", database=f"error: {error}", migrations="unknown")
+    if not current:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return Readiness(status="unavailable", database="ok", migrations="pending")
+    return Readiness(status="ready", database="ok", migrations="current")

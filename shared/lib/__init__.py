@@ -1,0 +1,1 @@
+"""Reusable library code of the DevOps agent."""

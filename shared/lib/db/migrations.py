@@ -1,0 +1,96 @@
+"""Ordered, numbered SQL migrations from config/state, applied once each, never edited."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
+
+MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# Any constant works; it only has to be the same for every replica of the service.
+MIGRATION_LOCK_ID = 7_240_001
+
+VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    checksum   text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+class MigrationError(Exception):
+    """A migration folder or history that cannot be applied safely."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(directory: Path) -> list[Migration]:
+    """Read `NNNN_name.sql` files in order; refuse gaps, duplicates and stray files."""
+    migrations: list[Migration] = []
+    for path in sorted(directory.glob("*.sql")):
+        match = MIGRATION_FILE.match(path.name)
+        if match is None:
+            raise MigrationError(f"{path}: migration files are named NNNN_lower_snake.sql")
+        migrations.append(Migration(int(match[1]), match[2], path.read_text()))
+    for expected, migration in enumerate(migrations, start=1):
+        if migration.version != expected:
+            raise MigrationError(
+                f"{directory}: expected migration {expected:04d}, found {migration.version:04d}"
+                f"_{migration.name}.sql; versions must run 0001, 0002, ... without gaps"
+            )
+    return migrations
+
+
+async def applied_versions(conn: AsyncConnection[DictRow]) -> dict[int, str]:
+    await conn.execute(VERSION_TABLE)
+    rows = await (await conn.execute("SELECT version, checksum FROM schema_migrations")).fetchall()
+    return {row["version"]: row["checksum"] for row in rows}
+
+
+async def pending_migrations(
+    conn: AsyncConnection[DictRow], migrations: list[Migration]
+) -> list[Migration]:
+    """Migrations not yet applied; an applied one whose file changed is an error."""
+    applied = await applied_versions(conn)
+    for migration in migrations:
+        checksum = applied.get(migration.version)
+        if checksum is not None and checksum != migration.checksum:
+            raise MigrationError(
+                f"migration {migration.version:04d}_{migration.name}.sql was edited after it "
+                "was applied; restore it and add a new numbered migration instead"
+            )
+    return [m for m in migrations if m.version not in applied]
+
+
+async def apply_migrations(
+    conn: AsyncConnection[DictRow], migrations: list[Migration]
+) -> list[Migration]:
+    """Apply what is pending, each in its own transaction, under a cluster-wide lock."""
+    await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
+    try:
+        pending = await pending_migrations(conn, migrations)
+        for migration in pending:
+            async with conn.transaction():
+                await conn.execute(migration.sql.encode())
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, migration.checksum),
+                )
+        return pending
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))

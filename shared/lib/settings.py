@@ -1,0 +1,119 @@
+"""Service settings from the environment (and an optional .env), checked before anything starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+# Each setting's environment variable and how to fix a bad value, for start-up errors.
+SETTING_HELP: dict[str, tuple[str, str]] = {
+    "database_url": ("DATABASE_URL", "use postgresql://user:pass@host:5432/db, or unset it "
+                     "to use the embedded Postgres"),
+    "host": ("AGENT_HOST", "use an address such as 127.0.0.1 or 0.0.0.0"),
+    "port": ("AGENT_PORT", "use a port number between 1 and 65535"),
+    "config_dir": ("AGENT_CONFIG_DIR", "point it at the folder holding catalog.yml and hitl/"),
+    "data_dir": ("AGENT_DATA_DIR", "point it at a writable folder"),
+    "llm_base_url": ("LLM_BASE_URL", "use the http(s) URL of an OpenAI-compatible API, "
+                     "or unset it for the offline planner"),
+    "llm_model": ("LLM_MODEL", "name the model the endpoint serves"),
+    "llm_api_key": ("LLM_API_KEY", "set the key the endpoint expects"),
+    "langsmith_tracing": ("LANGSMITH_TRACING", "use true or false"),
+    "langsmith_endpoint": ("LANGSMITH_ENDPOINT", "use the http(s) URL of the LangSmith API"),
+    "log_level": ("LOG_LEVEL", "use one of DEBUG, INFO, WARNING, ERROR"),
+    "db_pool_max": ("DB_POOL_MAX", "use a pool size between 2 and 200"),
+}
+
+
+_FIX_BY_VARIABLE = {variable: fix for variable, fix in SETTING_HELP.values()}
+
+
+class SettingsError(Exception):
+    """Settings that stop start-up; the message names the variable and the fix."""
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("devops-agent"))
+
+
+def _default_config_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "config"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    host: str = Field(default="127.0.0.1", validation_alias="AGENT_HOST")
+    port: int = Field(default=8080, ge=1, le=65535, validation_alias="AGENT_PORT")
+    config_dir: Path = Field(default_factory=_default_config_dir, validation_alias="AGENT_CONFIG_DIR")
+    data_dir: Path = Field(default_factory=_default_data_dir, validation_alias="AGENT_DATA_DIR")
+    db_pool_max: int = Field(default=20, ge=2, le=200, validation_alias="DB_POOL_MAX")
+    llm_base_url: str | None = Field(default=None, validation_alias="LLM_BASE_URL")
+    llm_model: str = Field(default="gpt-4o-mini", validation_alias="LLM_MODEL")
+    llm_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("LLM_API_KEY", "OPENAI_API_KEY")
+    )
+    langsmith_tracing: bool = Field(
+        default=False, validation_alias=AliasChoices("LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2")
+    )
+    langsmith_endpoint: str | None = Field(default=None, validation_alias="LANGSMITH_ENDPOINT")
+    langsmith_project: str = Field(default="devops-agent", validation_alias="LANGSMITH_PROJECT")
+    log_level: LogLevel = Field(default="INFO", validation_alias="LOG_LEVEL")
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"'{value.split('://')[0]}://' is not a Postgres URL")
+        return value
+
+    @field_validator("llm_base_url", "langsmith_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("config_dir")
+    @classmethod
+    def _existing_dir(cls, value: Path) -> Path:
+        if not value.is_dir():
+            raise ValueError(f"folder {str(value)!r} does not exist")
+        return value.resolve()
+
+    @property
+    def llm_configured(self) -> bool:
+        return self.llm_base_url is not None or self.llm_api_key is not None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning validation errors into one message a person can act on."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(describe_settings_error(error)) from None
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    lines = ["invalid settings:"]
+    for problem in error.errors():
+        variable = str(problem["loc"][0]) if problem["loc"] else "?"
+        fix = _FIX_BY_VARIABLE.get(variable.upper(), "check its value")
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        lines.append(f"  {variable}: {message}; {fix}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The test bed: real Postgres, Docker Engine and sshd started (and stopped) for the suite."""
