@@ -13,14 +13,18 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 # Each setting's environment variable and how to fix a bad value, for start-up errors.
 SETTING_HELP: dict[str, tuple[str, str]] = {
-    "database_url": ("DATABASE_URL", "use postgresql://user:pass@host:5432/db, or unset it "
-                     "to use the embedded Postgres"),
+    "database_url": (
+        "DATABASE_URL",
+        "use postgresql://user:pass@host:5432/db, or unset it to use the embedded Postgres",
+    ),
     "host": ("AGENT_HOST", "use an address such as 127.0.0.1 or 0.0.0.0"),
     "port": ("AGENT_PORT", "use a port number between 1 and 65535"),
     "config_dir": ("AGENT_CONFIG_DIR", "point it at the folder holding catalog.yml and hitl/"),
     "data_dir": ("AGENT_DATA_DIR", "point it at a writable folder"),
-    "llm_base_url": ("LLM_BASE_URL", "use the http(s) URL of an OpenAI-compatible API, "
-                     "or unset it for the offline planner"),
+    "llm_base_url": (
+        "LLM_BASE_URL",
+        "use the http(s) URL of an OpenAI-compatible API, or unset it for the offline planner",
+    ),
     "llm_model": ("LLM_MODEL", "name the model the endpoint serves"),
     "llm_api_key": ("LLM_API_KEY", "set the key the endpoint expects"),
     "langsmith_tracing": ("LANGSMITH_TRACING", "use true or false"),
@@ -51,7 +55,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     host: str = Field(default="127.0.0.1", validation_alias="AGENT_HOST")
     port: int = Field(default=8080, ge=1, le=65535, validation_alias="AGENT_PORT")
-    config_dir: Path = Field(default_factory=_default_config_dir, validation_alias="AGENT_CONFIG_DIR")
+    config_dir: Path = Field(
+        default_factory=_default_config_dir, validation_alias="AGENT_CONFIG_DIR"
+    )
     data_dir: Path = Field(default_factory=_default_data_dir, validation_alias="AGENT_DATA_DIR")
     db_pool_max: int = Field(default=20, ge=2, le=200, validation_alias="DB_POOL_MAX")
     llm_base_url: str | None = Field(default=None, validation_alias="LLM_BASE_URL")

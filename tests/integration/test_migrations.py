@@ -90,7 +90,9 @@ async def test_edited_migration_is_refused(empty_database_url: str, tmp_path: Pa
     for source in STATE_DIR.glob("*.sql"):
         (tmp_path / source.name).write_text(source.read_text())
     database = Database(
-        empty_database_url, await open_pool(empty_database_url, max_size=2), load_migrations(tmp_path)
+        empty_database_url,
+        await open_pool(empty_database_url, max_size=2),
+        load_migrations(tmp_path),
     )
     await migrate_database(database)
     first = tmp_path / "0001_approval_requests.sql"

@@ -20,8 +20,7 @@ def test_ready_is_503_when_a_migration_is_pending(client: TestClient, database_u
             response = client.get("/ready")
         finally:
             conn.execute(
-                "INSERT INTO schema_migrations (version, name, checksum)"
-                " VALUES (5, 'chat', %s)",
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES (5, 'chat', %s)",
                 (client.app.state.database.migrations[4].checksum,),  # type: ignore[attr-defined]
             )
     assert response.status_code == 503

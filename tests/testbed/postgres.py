@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -58,7 +58,8 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield PostgresServer(admin_url=url)
         return
     with tempfile.TemporaryDirectory(prefix="devops-agent-pg-") as directory:
-        os.chmod(directory, 0o755)  # the embedded server runs as its own user when we are root
+        # The embedded server runs as its own user when we are root: it must reach the folder.
+        os.chmod(directory, 0o755)  # noqa: S103
         server = _start_embedded(Path(directory))
         try:
             yield server

