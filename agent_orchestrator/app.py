@@ -3,31 +3,48 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from agent_orchestrator import __version__
+from agent_orchestrator.approvals.routes import router as approvals_router
+from agent_orchestrator.runtime import load_agent_config, start_runtime
 from agent_orchestrator.system.middleware import RequestIdMiddleware
 from agent_orchestrator.system.routes import router as system_router
+from agent_orchestrator.workflows.routes import router as workflows_router
 from shared.lib.db.database import open_database
+from shared.lib.errors import DomainError
+from shared.lib.execution.protocol import Executor
 from shared.lib.settings import Settings
+from shared.lib.tracing import configure_tracing, flush_traces
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None = None) -> FastAPI:
+    """The service. `executors` replaces the Docker/SSH/HTTP executors (benchmarks, tests)."""
+    load_agent_config(settings)  # a bad config file stops here, before anything starts
+    configure_tracing(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = await open_database(settings)
+        runtime = await start_runtime(settings, database, executors=executors)
         app.state.database = database
+        app.state.engine = runtime.engine
+        app.state.ledger = runtime.ledger
+        app.state.principals = runtime.config.principals
         log.info("service started", extra={"embedded_db": database.embedded is not None})
         try:
             yield
         finally:
+            await runtime.close()
             await database.close()
+            flush_traces()
             log.info("service stopped")
 
     app = FastAPI(
@@ -38,8 +55,15 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.add_middleware(RequestIdMiddleware)
+    app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.include_router(system_router)
+    app.include_router(workflows_router)
+    app.include_router(approvals_router)
     Instrumentator(excluded_handlers=["/metrics"]).instrument(app).expose(
         app, include_in_schema=False
     )
     return app
+
+
+async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
+    return JSONResponse(status_code=error.status_code, content={"detail": str(error)})

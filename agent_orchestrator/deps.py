@@ -6,9 +6,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from agent_orchestrator.auth import authenticate
+from agent_orchestrator.workflows.engine import WorkflowEngine
+from shared.lib.approvals.store import ApprovalStore
 from shared.lib.db.database import Database
 from shared.lib.db.pool import Pool as PgPool
+from shared.lib.execution.ledger import ExecutionLedger
+from shared.lib.principals import Principal
 from shared.lib.settings import Settings as AgentSettings
+from shared.lib.workflows.store import WorkflowStore
 
 
 def get_settings(request: Request) -> AgentSettings:
@@ -25,6 +31,29 @@ def get_pool(request: Request) -> PgPool:
     return get_database(request).pool
 
 
+def get_engine(request: Request) -> WorkflowEngine:
+    engine: WorkflowEngine = request.app.state.engine
+    return engine
+
+
+def get_approvals(request: Request) -> ApprovalStore:
+    return ApprovalStore(get_pool(request))
+
+
+def get_workflows(request: Request) -> WorkflowStore:
+    return WorkflowStore(get_pool(request))
+
+
+def get_ledger(request: Request) -> ExecutionLedger:
+    ledger: ExecutionLedger = request.app.state.ledger
+    return ledger
+
+
 Settings = Annotated[AgentSettings, Depends(get_settings)]
 Db = Annotated[Database, Depends(get_database)]
 Pool = Annotated[PgPool, Depends(get_pool)]
+Engine = Annotated[WorkflowEngine, Depends(get_engine)]
+Approvals = Annotated[ApprovalStore, Depends(get_approvals)]
+Workflows = Annotated[WorkflowStore, Depends(get_workflows)]
+Ledger = Annotated[ExecutionLedger, Depends(get_ledger)]
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +31,9 @@ SETTING_HELP: dict[str, tuple[str, str]] = {
     "llm_api_key": ("LLM_API_KEY", "set the key the endpoint expects"),
     "langsmith_tracing": ("LANGSMITH_TRACING", "use true or false"),
     "langsmith_endpoint": ("LANGSMITH_ENDPOINT", "use the http(s) URL of the LangSmith API"),
+    "environments_file": ("AGENT_ENVIRONMENTS_FILE", "point it at an environments YAML file"),
+    "principals_file": ("AGENT_PRINCIPALS_FILE", "point it at a principals YAML file"),
+    "sweep_interval_s": ("AGENT_SWEEP_INTERVAL_S", "use seconds between 0.2 and 3600"),
     "log_level": ("LOG_LEVEL", "use one of DEBUG, INFO, WARNING, ERROR"),
     "db_pool_max": ("DB_POOL_MAX", "use a pool size between 2 and 200"),
 }
@@ -43,6 +48,10 @@ class SettingsError(Exception):
 
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("devops-agent"))
+
+
+def _default_replica_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def _default_config_dir() -> Path:
@@ -71,6 +80,18 @@ class Settings(BaseSettings):
     langsmith_endpoint: str | None = Field(default=None, validation_alias="LANGSMITH_ENDPOINT")
     langsmith_project: str = Field(default="devops-agent", validation_alias="LANGSMITH_PROJECT")
     log_level: LogLevel = Field(default="INFO", validation_alias="LOG_LEVEL")
+    environments_file: Path | None = Field(default=None, validation_alias="AGENT_ENVIRONMENTS_FILE")
+    principals_file: Path | None = Field(default=None, validation_alias="AGENT_PRINCIPALS_FILE")
+    sweep_interval_s: float = Field(
+        default=5.0, ge=0.2, le=3600, validation_alias="AGENT_SWEEP_INTERVAL_S"
+    )
+    self_containers: str = Field(default="", validation_alias="AGENT_SELF_CONTAINERS")
+    """Comma-separated names of the agent's own containers (always protected)."""
+    self_hosts: str = Field(default="", validation_alias="AGENT_SELF_HOSTS")
+    """Comma-separated names or addresses of the agent's own hosts (always protected)."""
+    replica_id: str = Field(
+        default_factory=_default_replica_id, validation_alias="AGENT_REPLICA_ID"
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -95,12 +116,23 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("environments_file", "principals_file")
+    @classmethod
+    def _existing_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file {str(value)!r} does not exist")
+        return value
+
     @field_validator("config_dir")
     @classmethod
     def _existing_dir(cls, value: Path) -> Path:
         if not value.is_dir():
             raise ValueError(f"folder {str(value)!r} does not exist")
         return value.resolve()
+
+    @property
+    def principals_path(self) -> Path:
+        return self.principals_file or self.config_dir / "hitl" / "principals.yml"
 
     @property
     def llm_configured(self) -> bool:

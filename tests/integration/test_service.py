@@ -14,14 +14,15 @@ def test_health_and_ready(client: TestClient) -> None:
 
 
 def test_ready_is_503_when_a_migration_is_pending(client: TestClient, database_url: str) -> None:
+    latest = client.app.state.database.migrations[-1]  # type: ignore[attr-defined]
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("DELETE FROM schema_migrations WHERE version = 5 RETURNING *")
+        conn.execute("DELETE FROM schema_migrations WHERE version = %s", (latest.version,))
         try:
             response = client.get("/ready")
         finally:
             conn.execute(
-                "INSERT INTO schema_migrations (version, name, checksum) VALUES (5, 'chat', %s)",
-                (client.app.state.database.migrations[4].checksum,),  # type: ignore[attr-defined]
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                (latest.version, latest.name, latest.checksum),
             )
     assert response.status_code == 503
     assert response.json()["migrations"] == "pending"

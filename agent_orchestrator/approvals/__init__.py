@@ -1,0 +1,1 @@
+"""Approval endpoints: list, show, approve, reject (and edit through approve)."""

@@ -1,0 +1,134 @@
+"""Approval endpoints. Decisions are recorded at once; the resume runs in the background."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from agent_orchestrator.deps import Approvals, CurrentPrincipal, Engine
+from shared.lib.approvals.models import ApprovalRecord, Decision
+from shared.lib.approvals.store import ApprovalStore
+from shared.lib.metrics import APPROVAL_DECISIONS
+from shared.lib.principals import Principal
+from shared.lib.workflows.models import Plan
+
+router = APIRouter(tags=["approvals"])
+
+RiskLevel = Annotated[str | None, Query(pattern="^(low|medium|high|critical)$")]
+
+
+class ApproveBody(BaseModel):
+    reason: str | None = Field(default=None, max_length=2000)
+    plan: Plan | None = Field(
+        default=None, description="An edited plan: voids this approval and is re-assessed."
+    )
+    plan_hash: str | None = Field(
+        default=None, description="The plan hash you reviewed; refused if the plan changed."
+    )
+
+
+class RejectBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DecisionView(BaseModel):
+    approval_id: UUID
+    workflow_id: str
+    status: str
+    approvals_received: int
+    required_approvals: int
+    resumed: bool
+
+
+@router.get("/approvals/pending")
+async def list_pending(
+    principal: CurrentPrincipal,
+    approvals: Approvals,
+    role: str | None = None,
+    risk_level: RiskLevel = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ApprovalRecord]:
+    """Pending approvals, optionally only those a role may decide, or of one risk level."""
+    roles = {role} if role else None
+    return await approvals.list_pending(
+        roles=roles, risk_level=risk_level, limit=limit, offset=offset
+    )
+
+
+@router.get("/approvals/{approval_id}")
+async def get_approval(
+    approval_id: UUID, principal: CurrentPrincipal, approvals: Approvals
+) -> ApprovalRecord:
+    """Everything an approver needs: plan, tier and rules, targets' state, rollback."""
+    return await approvals.get(approval_id)
+
+
+@router.post("/approve/{approval_id}", status_code=status.HTTP_202_ACCEPTED)
+async def approve(
+    approval_id: UUID,
+    principal: CurrentPrincipal,
+    approvals: Approvals,
+    engine: Engine,
+    body: ApproveBody | None = None,
+) -> DecisionView:
+    """Approve (or, with `plan`, edit) a pending request."""
+    body = body or ApproveBody()
+    decision: Decision = "edit" if body.plan is not None else "approve"
+    return await _decide(
+        approvals,
+        engine,
+        principal,
+        approval_id,
+        decision,
+        body.reason,
+        body.plan,
+        body.plan_hash,
+    )
+
+
+@router.post("/reject/{approval_id}", status_code=status.HTTP_202_ACCEPTED)
+async def reject(
+    approval_id: UUID,
+    body: RejectBody,
+    principal: CurrentPrincipal,
+    approvals: Approvals,
+    engine: Engine,
+) -> DecisionView:
+    """Reject a pending request; a reason is required."""
+    return await _decide(approvals, engine, principal, approval_id, "reject", body.reason)
+
+
+async def _decide(
+    approvals: ApprovalStore,
+    engine: Engine,
+    principal: Principal,
+    approval_id: UUID,
+    decision: Decision,
+    reason: str | None,
+    plan: Plan | None = None,
+    plan_hash: str | None = None,
+) -> DecisionView:
+    result = await approvals.decide(
+        approval_id=approval_id,
+        actor=principal.name,
+        roles=principal.roles,
+        decision=decision,
+        reason=reason,
+        plan=plan,
+        expected_plan_hash=plan_hash,
+    )
+    record = result.approval
+    APPROVAL_DECISIONS.labels(decision=decision, risk_level=record.risk_level).inc()
+    resumed = bool(result.gate) and await engine.resume_decided(approval_id)
+    return DecisionView(
+        approval_id=record.id,
+        workflow_id=record.workflow_id,
+        status=record.status,
+        approvals_received=record.approvals_received,
+        required_approvals=record.required_approvals,
+        resumed=resumed,
+    )

@@ -1,0 +1,56 @@
+"""What the workflow's nodes work with, handed in per run as LangGraph runtime context.
+
+Nothing here is checkpointed: the context is rebuilt by whichever process resumes a thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shared.lib.approvals.policy import ApprovalPolicy
+from shared.lib.approvals.store import ApprovalStore
+from shared.lib.catalog.models import Catalog
+from shared.lib.execution.ledger import ExecutionLedger
+from shared.lib.execution.models import ExecutionResult
+from shared.lib.workflows.models import Plan, RiskAssessment, WorkRequest
+from shared.lib.workflows.store import WorkflowStore
+
+
+class Planner(Protocol):
+    def plan(self, request: WorkRequest) -> Plan: ...
+
+
+class MutationHistory(Protocol):
+    async def recent_mutations(
+        self, *, target: str, environment: str | None, window_s: int
+    ) -> int: ...
+
+
+class Assessor(Protocol):
+    async def assess(self, plan: Plan, *, history: MutationHistory) -> RiskAssessment: ...
+
+
+class Runner(Protocol):
+    async def run(
+        self, *, operation: str, target: str, environment: str | None, params: dict[str, Any]
+    ) -> ExecutionResult: ...
+
+
+async def _no_notification(workflow_id: str, status: str) -> None:
+    return None
+
+
+@dataclass
+class WorkflowContext:
+    planner: Planner
+    assessor: Assessor
+    approval_rules: ApprovalPolicy
+    catalog: Catalog
+    runner: Runner
+    approvals: ApprovalStore
+    workflows: WorkflowStore
+    ledger: ExecutionLedger
+    on_status: Callable[[str, str], Awaitable[None]] = field(default=_no_notification)
+    """Told of every status change (wakes waiting API calls, sends notifications)."""

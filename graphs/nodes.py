@@ -1,0 +1,263 @@
+"""The workflow's nodes. Only `gate` pauses, and it does nothing else: LangGraph re-runs an
+interrupted node from its first line on resume, so side effects live in the other nodes and are
+idempotent (deterministic approval ids, ledger keys)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from graphs.context import WorkflowContext
+from graphs.state import WorkflowState
+from graphs.verification import verify_results
+from shared.lib.approvals.models import GateDecision
+from shared.lib.execution.models import ExecutionResult
+from shared.lib.metrics import APPROVAL_REQUESTS, EXECUTIONS
+from shared.lib.workflows.models import Plan, RiskAssessment, WorkRequest
+
+APPROVAL_NAMESPACE = uuid.UUID("5b0c7e52-4d0e-4a55-9f5e-0f3c1a8d2b61")
+
+
+async def intake(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
+    request = WorkRequest.model_validate(state["request"])
+    return {"request": request.model_dump(mode="json"), "round": 1, "results": []}
+
+
+async def plan(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
+    ctx, workflow_id = runtime.context, state["workflow_id"]
+    request = WorkRequest.model_validate(state["request"])
+    try:
+        planned = ctx.planner.plan(request)
+    except Exception as error:  # a plan that cannot be made is an outcome, not a crash
+        message = str(error)
+        await ctx.workflows.update(workflow_id, event="planning_failed", detail={"error": message})
+        return {"plan": None, "planning_error": message}
+    await ctx.workflows.update(
+        workflow_id,
+        plan=planned.normalized(),
+        event="planned",
+        detail={"steps": len(planned.steps)},
+    )
+    return {"plan": planned.model_dump(mode="json"), "planning_error": None}
+
+
+async def assess_risk(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
+    ctx, workflow_id = runtime.context, state["workflow_id"]
+    planned = Plan.model_validate(state["plan"])
+    assessment = await ctx.assessor.assess(planned, history=ctx.ledger)
+    requirement = ctx.approval_rules.requirement(assessment.tier)
+    risk = {**assessment.model_dump(mode="json"), "reasons": assessment.reasons}
+    await ctx.workflows.update(
+        workflow_id,
+        risk=risk,
+        event="assessed",
+        detail={"tier": assessment.tier.value, "auto": requirement.auto},
+    )
+    return {"assessment": risk, "auto_approved": requirement.auto}
+
+
+async def request_approval(
+    state: WorkflowState, runtime: Runtime[WorkflowContext]
+) -> dict[str, Any]:
+    ctx, workflow_id, round_ = runtime.context, state["workflow_id"], state.get("round", 1)
+    planned = Plan.model_validate(state["plan"])
+    assessment = RiskAssessment.model_validate(state["assessment"])
+    requirement = ctx.approval_rules.requirement(assessment.tier)
+    approval_id = uuid.uuid5(APPROVAL_NAMESPACE, f"{workflow_id}:{round_}:{planned.hash}")
+    record, created = await ctx.approvals.create(
+        approval_id=approval_id,
+        workflow_id=workflow_id,
+        risk_level=assessment.tier.value,
+        required_approvals=requirement.approvals,
+        allowed_roles=sorted(requirement.roles),
+        requester=WorkRequest.model_validate(state["request"]).requester,
+        plan=planned,
+        assessment=state["assessment"] or {},
+        context=await _decision_context(ctx, planned),
+        ttl_s=requirement.ttl_s,
+        timeout_outcome=requirement.on_timeout,
+        round_=round_,
+    )
+    if created:
+        APPROVAL_REQUESTS.labels(risk_level=assessment.tier.value).inc()
+    await ctx.workflows.update(
+        workflow_id,
+        status="awaiting_approval",
+        approval_id=approval_id,
+        event="approval_requested",
+        detail={
+            "approval_id": str(approval_id),
+            "tier": assessment.tier.value,
+            "approvals": requirement.approvals,
+            "roles": sorted(requirement.roles),
+        },
+    )
+    await ctx.on_status(workflow_id, "awaiting_approval")
+    return {"approval_id": str(record.id)}
+
+
+def gate(state: WorkflowState) -> dict[str, Any]:
+    """The pause. Resumed with a GateDecision by /approve, /reject, the sweeper or a withdrawal."""
+    decision = interrupt(
+        {"approval_id": state.get("approval_id"), "workflow_id": state["workflow_id"]},
+        response_schema=GateDecision,
+    )
+    return {"decision": decision.model_dump(mode="json")}
+
+
+async def apply_edit(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
+    decision = GateDecision.model_validate(state["decision"])
+    assert decision.plan is not None
+    await runtime.context.workflows.update(
+        state["workflow_id"],
+        plan=decision.plan.normalized(),
+        event="plan_edited",
+        detail={"by": decision.decided_by, "plan_hash": decision.plan.hash},
+    )
+    return {"plan": decision.plan.model_dump(mode="json"), "round": state.get("round", 1) + 1}
+
+
+async def execute(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
+    ctx, workflow_id = runtime.context, state["workflow_id"]
+    await ctx.workflows.update(workflow_id, status="running", event="executing")
+    await ctx.on_status(workflow_id, "running")
+    planned = Plan.model_validate(state["plan"])
+    results: list[dict[str, Any]] = []
+    for index, step in enumerate(planned.steps):
+        result = await _execute_step(ctx, state, index)
+        results.append(result)
+        await ctx.workflows.update(
+            workflow_id,
+            results=results,
+            event="step_finished",
+            detail={
+                "step": index,
+                "operation": step.operation,
+                "target": step.target,
+                "status": result["status"],
+            },
+        )
+        if result["status"] != "ok":
+            break
+    return {"results": results}
+
+
+async def verify(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
+    ctx, workflow_id = runtime.context, state["workflow_id"]
+    checks = await verify_results(
+        runner=ctx.runner, plan=Plan.model_validate(state["plan"]), results=state["results"]
+    )
+    await ctx.workflows.update(
+        workflow_id,
+        verification=checks,
+        event="verified",
+        detail={"passed": all(check["passed"] for check in checks)},
+    )
+    return {"verification": checks}
+
+
+async def report(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
+    ctx, workflow_id = runtime.context, state["workflow_id"]
+    status, error = final_status(state)
+    await ctx.workflows.update(
+        workflow_id,
+        status=status,
+        error=error,
+        event=status,
+        detail={"error": error} if error else {},
+    )
+    await ctx.on_status(workflow_id, status)
+    return {"status": status, "error": error}
+
+
+def final_status(state: WorkflowState) -> tuple[str, str | None]:
+    if state.get("planning_error"):
+        return "failed", f"could not plan: {state['planning_error']}"
+    decision = state.get("decision")
+    if decision and decision["outcome"] in ("rejected", "expired", "withdrawn"):
+        return decision["outcome"], decision.get("reason")
+    failed = [r for r in state.get("results", []) if r["status"] != "ok"]
+    if failed:
+        first = failed[0]
+        return "failed", f"{first['operation']} on {first['target']}: {first['status']}" + (
+            f" ({first['reason']})" if first.get("reason") else ""
+        )
+    unhealthy = [c for c in state.get("verification", []) if not c["passed"]]
+    if unhealthy:
+        return "failed", f"verification failed: {unhealthy[0]['detail']}"
+    return "completed", None
+
+
+async def _execute_step(ctx: WorkflowContext, state: WorkflowState, index: int) -> dict[str, Any]:
+    """Run one step exactly once: the ledger row is written before the operation starts."""
+    step = Plan.model_validate(state["plan"]).steps[index]
+    key = f"{state['workflow_id']}:{state.get('round', 1)}:{index}"
+    entry = await ctx.ledger.begin(
+        key=key,
+        workflow_id=state["workflow_id"],
+        step=index,
+        operation=step.operation,
+        target=step.target,
+        environment=step.environment,
+        params=step.params,
+        mutates=_mutates(ctx, step.operation),
+    )
+    if not entry.fresh and entry.status == "started":
+        reason = "the process stopped while this operation ran; check the target by hand"
+        await ctx.ledger.mark_outcome_unknown(key, reason=reason)
+        return _unknown_outcome(step.operation, step.target, reason)
+    if not entry.fresh:
+        return entry.result or _unknown_outcome(step.operation, step.target, entry.status)
+    result = await ctx.runner.run(
+        operation=step.operation,
+        target=step.target,
+        environment=step.environment,
+        params=dict(step.params),
+    )
+    await ctx.ledger.finish(key, result)
+    EXECUTIONS.labels(
+        executor=result.invocation.kind, operation=step.operation, status=result.status.value
+    ).inc()
+    return result.model_dump(mode="json")
+
+
+def _mutates(ctx: WorkflowContext, operation: str) -> bool:
+    try:
+        return ctx.catalog.get(operation).mutates
+    except LookupError:
+        return True  # unknown means dangerous
+
+
+def _unknown_outcome(operation: str, target: str, reason: str) -> dict[str, Any]:
+    return {"status": "outcome_unknown", "operation": operation, "target": target, "reason": reason}
+
+
+async def _decision_context(ctx: WorkflowContext, planned: Plan) -> dict[str, Any]:
+    """What an approver needs besides the plan: targets' current state and how to roll back."""
+    targets: dict[str, Any] = {}
+    for step in planned.steps:
+        name = f"{step.environment or '-'}/{step.target}"
+        if name in targets:
+            continue
+        probe = await ctx.runner.run(
+            operation="health", target=step.target, environment=step.environment, params={}
+        )
+        targets[name] = _state_summary(probe)
+    inverse = []
+    for step in planned.steps:
+        spec = ctx.catalog.operations.get(step.operation)
+        inverse.append(
+            {
+                "operation": step.operation,
+                "target": step.target,
+                "inverse": spec.inverse if spec else None,
+            }
+        )
+    return {"targets": targets, "rollback": inverse}
+
+
+def _state_summary(result: ExecutionResult) -> dict[str, Any]:
+    return {"status": result.status.value, "reason": result.reason, "state": result.data}

@@ -1,0 +1,21 @@
+"""The workflow's checkpointed state: plain JSON values, so any replica can read any thread."""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+
+class WorkflowState(TypedDict, total=False):
+    workflow_id: str
+    request: dict[str, Any]
+    plan: dict[str, Any] | None
+    planning_error: str | None
+    assessment: dict[str, Any] | None
+    auto_approved: bool
+    round: int
+    approval_id: str | None
+    decision: dict[str, Any] | None
+    results: list[dict[str, Any]]
+    verification: list[dict[str, Any]]
+    status: str
+    error: str | None

@@ -1,0 +1,1 @@
+"""Approval gates: who must approve which risk tier, and the decisions they make."""

@@ -1,0 +1,386 @@
+"""Approval requests in Postgres: create, decide (race-safe), expire, withdraw, claim a resume."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+
+from shared.lib.approvals.models import (
+    ApprovalAction,
+    ApprovalRecord,
+    ApprovalStatus,
+    Decision,
+    DecisionResult,
+    GateDecision,
+)
+from shared.lib.db.pool import Pool
+from shared.lib.errors import ConflictError, ForbiddenError, InvalidRequestError, NotFoundError
+from shared.lib.workflows.models import Plan
+
+# The agent can never approve anything, whoever holds its key.
+AGENT_PRINCIPAL = "devops-agent"
+
+_SELECT_REQUEST = """
+SELECT r.*,
+       (SELECT count(*) FROM approval_actions a
+         WHERE a.approval_id = r.id AND a.action = 'approve') AS approvals_received
+  FROM approval_requests r
+"""
+
+
+class ApprovalStore:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def create(
+        self,
+        *,
+        approval_id: UUID,
+        workflow_id: str,
+        risk_level: str,
+        required_approvals: int,
+        allowed_roles: list[str],
+        requester: str,
+        plan: Plan,
+        assessment: dict[str, Any],
+        context: dict[str, Any],
+        ttl_s: int,
+        timeout_outcome: str,
+        round_: int,
+    ) -> tuple[ApprovalRecord, bool]:
+        """Insert the request once (the id is deterministic); say whether it was new."""
+        async with self._pool.connection() as conn, conn.transaction():
+            cursor = await conn.execute(
+                "INSERT INTO approval_requests (id, workflow_id, risk_level, required_approvals,"
+                " allowed_roles, requester, plan, plan_hash, assessment, context,"
+                " timeout_outcome, expires_at, round)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + %s, %s)"
+                " ON CONFLICT (id) DO NOTHING RETURNING id",
+                (
+                    approval_id,
+                    workflow_id,
+                    risk_level,
+                    required_approvals,
+                    allowed_roles,
+                    requester,
+                    Jsonb(plan.normalized()),
+                    plan.hash,
+                    Jsonb(assessment),
+                    Jsonb(context),
+                    timeout_outcome,
+                    timedelta(seconds=ttl_s),
+                    round_,
+                ),
+            )
+            created = await cursor.fetchone() is not None
+            if created:
+                await _append_action(
+                    conn,
+                    approval_id=approval_id,
+                    workflow_id=workflow_id,
+                    action="requested",
+                    actor=requester,
+                    plan_hash=plan.hash,
+                    details={"risk_level": risk_level},
+                )
+        return await self.get(approval_id), created
+
+    async def get(self, approval_id: UUID) -> ApprovalRecord:
+        async with self._pool.connection() as conn:
+            row = await (
+                await conn.execute(_SELECT_REQUEST + " WHERE r.id = %s", (approval_id,))
+            ).fetchone()
+            if row is None:
+                raise _not_found(approval_id)
+            actions = await (
+                await conn.execute(
+                    "SELECT action, actor, role, reason, plan_hash, details, created_at"
+                    " FROM approval_actions WHERE approval_id = %s ORDER BY id",
+                    (approval_id,),
+                )
+            ).fetchall()
+        return ApprovalRecord(**row, actions=[ApprovalAction(**a) for a in actions])
+
+    async def for_workflow(self, workflow_id: str) -> list[ApprovalRecord]:
+        async with self._pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    _SELECT_REQUEST + " WHERE r.workflow_id = %s ORDER BY r.round, r.created_at",
+                    (workflow_id,),
+                )
+            ).fetchall()
+        return [await self.get(row["id"]) for row in rows]
+
+    async def list_pending(
+        self,
+        *,
+        roles: set[str] | None = None,
+        risk_level: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[ApprovalRecord]:
+        clauses = ["r.status = 'pending'", "r.expires_at > now()"]
+        args: list[object] = []
+        if roles:
+            clauses.append("r.allowed_roles && %s")
+            args.append(sorted(roles))
+        if risk_level:
+            clauses.append("r.risk_level = %s")
+            args.append(risk_level)
+        query = (
+            _SELECT_REQUEST
+            + " WHERE "
+            + " AND ".join(clauses)
+            + " ORDER BY r.created_at, r.id LIMIT %s OFFSET %s"
+        )
+        async with self._pool.connection() as conn:
+            rows = await (await conn.execute(query.encode(), [*args, limit, offset])).fetchall()
+        return [ApprovalRecord(**row) for row in rows]
+
+    async def decide(
+        self,
+        *,
+        approval_id: UUID,
+        actor: str,
+        roles: frozenset[str],
+        decision: Decision,
+        reason: str | None = None,
+        plan: Plan | None = None,
+        expected_plan_hash: str | None = None,
+    ) -> DecisionResult:
+        """Record one decision under a row lock; concurrent calls see each other's effects."""
+        async with self._pool.connection() as conn, conn.transaction():
+            row = await _lock_request(conn, approval_id)
+            role = _authorize(row, actor=actor, roles=roles)
+            await _refuse_repeat(conn, row, actor=actor)
+            if expected_plan_hash and expected_plan_hash != row["plan_hash"]:
+                raise ConflictError(
+                    f"approval '{approval_id}' is bound to plan {row['plan_hash'][:12]}, not "
+                    f"{expected_plan_hash[:12]}; review the current plan and decide again"
+                )
+            gate = await _apply_decision(conn, row, actor, role, decision, reason, plan)
+        return DecisionResult(approval=await self.get(approval_id), gate=gate)
+
+    async def resolve(
+        self, *, approval_id: UUID, status: ApprovalStatus, actor: str, reason: str
+    ) -> ApprovalRecord | None:
+        """Expire or withdraw a pending request; None when it was no longer pending."""
+        action = {ApprovalStatus.EXPIRED: "expire", ApprovalStatus.WITHDRAWN: "withdraw"}[status]
+        async with self._pool.connection() as conn, conn.transaction():
+            row = await _lock_request(conn, approval_id)
+            if row["status"] != ApprovalStatus.PENDING:
+                return None
+            await _set_status(conn, approval_id, status)
+            await _append_action(
+                conn,
+                approval_id=approval_id,
+                workflow_id=row["workflow_id"],
+                action=action,
+                actor=actor,
+                reason=reason,
+                plan_hash=row["plan_hash"],
+            )
+        return await self.get(approval_id)
+
+    async def expire_due(self, *, limit: int = 100) -> list[ApprovalRecord]:
+        """Expire pending requests past their TTL; replicas skip rows another one holds."""
+        async with self._pool.connection() as conn, conn.transaction():
+            rows = await (
+                await conn.execute(
+                    "SELECT id, workflow_id, plan_hash, timeout_outcome FROM approval_requests"
+                    " WHERE status = 'pending' AND expires_at <= now() ORDER BY expires_at"
+                    " LIMIT %s FOR UPDATE SKIP LOCKED",
+                    (limit,),
+                )
+            ).fetchall()
+            for row in rows:
+                await _set_status(conn, row["id"], ApprovalStatus.EXPIRED)
+                await _append_action(
+                    conn,
+                    approval_id=row["id"],
+                    workflow_id=row["workflow_id"],
+                    action="expire",
+                    actor="expiry-sweeper",
+                    reason=f"no decision within its TTL; outcome: {row['timeout_outcome']}",
+                    plan_hash=row["plan_hash"],
+                )
+        return [await self.get(row["id"]) for row in rows]
+
+    async def claim_resume(self, approval_id: UUID) -> bool:
+        """Compare-and-set: exactly one caller wins the right to resume a decided request."""
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                "UPDATE approval_requests SET resumed_at = now() WHERE id = %s"
+                " AND status <> 'pending' AND resumed_at IS NULL RETURNING id",
+                (approval_id,),
+            )
+            return await cursor.fetchone() is not None
+
+    async def decided_not_resumed(self, *, older_than_s: float) -> list[UUID]:
+        """Decided requests whose resume was claimed long ago or never: candidates to recover."""
+        async with self._pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT r.id FROM approval_requests r JOIN workflows w ON w.id = r.workflow_id"
+                    " WHERE r.status IN ('approved', 'rejected', 'expired', 'withdrawn')"
+                    " AND w.status = 'awaiting_approval' AND w.approval_id = r.id"
+                    " AND coalesce(r.resumed_at, r.decided_at, r.created_at)"
+                    "     < now() - make_interval(secs => %s)",
+                    (older_than_s,),
+                )
+            ).fetchall()
+        return [row["id"] for row in rows]
+
+
+def _not_found(approval_id: UUID) -> NotFoundError:
+    return NotFoundError(
+        f"approval '{approval_id}' not found; list open ones with GET /approvals/pending"
+    )
+
+
+async def _lock_request(conn: AsyncConnection[DictRow], approval_id: UUID) -> DictRow:
+    row = await (
+        await conn.execute(
+            "SELECT *, expires_at <= now() AS past_ttl FROM approval_requests"
+            " WHERE id = %s FOR UPDATE",
+            (approval_id,),
+        )
+    ).fetchone()
+    if row is None:
+        raise _not_found(approval_id)
+    if row["status"] != ApprovalStatus.PENDING:
+        raise ConflictError(
+            f"approval '{approval_id}' is already {row['status']}; nothing was changed"
+        )
+    return row
+
+
+def _authorize(row: DictRow, *, actor: str, roles: frozenset[str]) -> str:
+    if row["past_ttl"]:
+        raise ConflictError(
+            f"approval '{row['id']}' expired at {row['expires_at'].isoformat()}; nothing was "
+            "changed; start the workflow again if the work is still needed"
+        )
+    if actor == AGENT_PRINCIPAL:
+        raise ForbiddenError("the agent cannot approve its own work; a human must decide")
+    if actor == row["requester"]:
+        raise ForbiddenError(
+            f"'{actor}' requested this work and cannot decide on it; ask another approver "
+            f"with one of the roles {sorted(row['allowed_roles'])}"
+        )
+    allowed = sorted(roles & set(row["allowed_roles"]))
+    if not allowed:
+        raise ForbiddenError(
+            f"'{actor}' has roles {sorted(roles)}; a {row['risk_level']} approval needs one "
+            f"of {sorted(row['allowed_roles'])}"
+        )
+    return allowed[0]
+
+
+async def _refuse_repeat(conn: AsyncConnection[DictRow], row: DictRow, *, actor: str) -> None:
+    voted = await (
+        await conn.execute(
+            "SELECT action FROM approval_actions WHERE approval_id = %s AND actor = %s"
+            " AND action IN ('approve', 'reject')",
+            (row["id"], actor),
+        )
+    ).fetchone()
+    if voted is not None:
+        raise ConflictError(
+            f"'{actor}' already chose {voted['action']} on approval '{row['id']}'; each "
+            f"approver counts once ({row['required_approvals']} distinct approvers needed)"
+        )
+
+
+async def _apply_decision(
+    conn: AsyncConnection[DictRow],
+    row: DictRow,
+    actor: str,
+    role: str,
+    decision: Decision,
+    reason: str | None,
+    plan: Plan | None,
+) -> GateDecision | None:
+    approval_id, workflow_id = row["id"], row["workflow_id"]
+    if decision == "reject" and not (reason and reason.strip()):
+        raise InvalidRequestError("field 'reason' is required to reject; say why")
+    if decision == "edit" and plan is None:
+        raise InvalidRequestError("field 'plan' is required to edit; send the changed plan")
+    plan_hash = plan.hash if decision == "edit" and plan else row["plan_hash"]
+    details = {"plan": plan.normalized()} if decision == "edit" and plan else {}
+    await _append_action(
+        conn,
+        approval_id=approval_id,
+        workflow_id=workflow_id,
+        action=decision,
+        actor=actor,
+        role=role,
+        reason=reason,
+        plan_hash=plan_hash,
+        details=details,
+    )
+    deciders = await _approvers(conn, approval_id)
+    if decision == "reject":
+        await _set_status(conn, approval_id, ApprovalStatus.REJECTED)
+        return GateDecision(
+            approval_id=str(approval_id), outcome="rejected", decided_by=[actor], reason=reason
+        )
+    if decision == "edit":
+        await _set_status(conn, approval_id, ApprovalStatus.SUPERSEDED)
+        return GateDecision(
+            approval_id=str(approval_id),
+            outcome="edited",
+            decided_by=[actor],
+            reason=reason,
+            plan=plan,
+        )
+    if len(deciders) < row["required_approvals"]:
+        return None
+    await _set_status(conn, approval_id, ApprovalStatus.APPROVED)
+    return GateDecision(
+        approval_id=str(approval_id), outcome="approved", decided_by=deciders, reason=reason
+    )
+
+
+async def _approvers(conn: AsyncConnection[DictRow], approval_id: UUID) -> list[str]:
+    rows = await (
+        await conn.execute(
+            "SELECT actor FROM approval_actions WHERE approval_id = %s AND action = 'approve'"
+            " ORDER BY id",
+            (approval_id,),
+        )
+    ).fetchall()
+    return [row["actor"] for row in rows]
+
+
+async def _set_status(
+    conn: AsyncConnection[DictRow], approval_id: UUID, status: ApprovalStatus
+) -> None:
+    await conn.execute(
+        "UPDATE approval_requests SET status = %s, decided_at = now() WHERE id = %s",
+        (status.value, approval_id),
+    )
+
+
+async def _append_action(
+    conn: AsyncConnection[DictRow],
+    *,
+    approval_id: UUID,
+    workflow_id: str,
+    action: str,
+    actor: str,
+    role: str | None = None,
+    reason: str | None = None,
+    plan_hash: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO approval_actions (approval_id, workflow_id, action, actor, role, reason,"
+        " plan_hash, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (approval_id, workflow_id, action, actor, role, reason, plan_hash, Jsonb(details or {})),
+    )

@@ -1,0 +1,47 @@
+"""Domain metrics, exposed beside the HTTP metrics on /metrics.
+
+Metric objects are process-wide by nature of the Prometheus client (one default registry);
+they hold counts only, no connections, so defining them at import is safe.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+APPROVAL_REQUESTS = Counter(
+    "orchestrator_approval_requests_total",
+    "Approval requests created, by risk level.",
+    ["risk_level"],
+)
+APPROVAL_WAIT = Histogram(
+    "orchestrator_approval_wait_seconds",
+    "Time from an approval request to its resolution.",
+    ["risk_level"],
+    buckets=(1, 5, 15, 30, 60, 300, 900, 1800, 3600, 14400, 86400),
+)
+APPROVAL_DECISIONS = Counter(
+    "orchestrator_approval_decisions_total",
+    "Decisions recorded on approval requests.",
+    ["decision", "risk_level"],
+)
+APPROVAL_EXPIRATIONS = Counter(
+    "orchestrator_approval_expirations_total",
+    "Approval requests resolved by their TTL.",
+    ["risk_level"],
+)
+EXECUTIONS = Counter(
+    "orchestrator_executions_total",
+    "Operations executed, by executor, operation and status.",
+    ["executor", "operation", "status"],
+)
+WORKFLOW_DURATION = Histogram(
+    "orchestrator_workflow_duration_seconds",
+    "Time from a workflow's request to its terminal status.",
+    ["status"],
+    buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400, 86400),
+)
+WORKFLOWS = Counter(
+    "orchestrator_workflows_total",
+    "Workflows that reached a terminal status.",
+    ["status"],
+)

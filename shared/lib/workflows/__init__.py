@@ -1,0 +1,1 @@
+"""What a workflow carries: the request, its plan of typed operations, and the plan's risk."""

@@ -1,0 +1,76 @@
+"""Per-workflow locks so one process at a time drives a thread (LangGraph does not lock).
+
+All locks of a process are session-level advisory locks held on one dedicated connection: if
+the process dies, Postgres closes the session and every lock it held is released, so a
+recovering replica can pick the workflow up without leases or timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from psycopg import AsyncConnection
+
+
+def lock_key(workflow_id: str) -> int:
+    """A stable signed 64-bit key for the workflow id."""
+    digest = hashlib.blake2b(f"workflow:{workflow_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class WorkflowLocks:
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._conn: AsyncConnection[tuple[object, ...]] | None = None
+        self._mutex = asyncio.Lock()
+        self._held: set[str] = set()
+
+    async def open(self) -> None:
+        self._conn = await AsyncConnection.connect(self._url, autocommit=True)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def try_acquire(self, workflow_id: str) -> bool:
+        async with self._mutex:
+            if workflow_id in self._held:
+                return False  # session locks are re-entrant in Postgres; ours must not be
+            conn = await self._connection()
+            row = await (
+                await conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(workflow_id),))
+            ).fetchone()
+            acquired = bool(row and row[0])
+            if acquired:
+                self._held.add(workflow_id)
+            return acquired
+
+    async def release(self, workflow_id: str) -> None:
+        async with self._mutex:
+            if workflow_id not in self._held:
+                return
+            self._held.discard(workflow_id)
+            conn = await self._connection()
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key(workflow_id),))
+
+    @asynccontextmanager
+    async def holding(self, workflow_id: str) -> AsyncIterator[bool]:
+        """Yield whether the lock was won; release it on the way out if so."""
+        acquired = await self.try_acquire(workflow_id)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                await self.release(workflow_id)
+
+    async def _connection(self) -> AsyncConnection[tuple[object, ...]]:
+        if self._conn is None or self._conn.closed:
+            # A lost session lost its locks too; forget them rather than pretend to hold them.
+            self._held.clear()
+            await self.open()
+        assert self._conn is not None
+        return self._conn

@@ -1,0 +1,131 @@
+"""The durable workflow record beside LangGraph's checkpoints: status, plan, risk, timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel, Field
+
+from shared.lib.db.pool import Pool
+from shared.lib.errors import NotFoundError
+
+TERMINAL_STATUSES = frozenset({"completed", "failed", "rejected", "expired", "withdrawn"})
+
+# Columns a node may set; anything else is a programming error.
+_UPDATABLE = frozenset(
+    {"status", "plan", "risk", "approval_id", "results", "verification", "error"}
+)
+_JSON_COLUMNS = frozenset({"plan", "risk", "results", "verification"})
+
+
+class WorkflowEvent(BaseModel):
+    event: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+
+
+class WorkflowRecord(BaseModel):
+    id: str
+    status: str
+    source: str
+    requester: str
+    request: dict[str, Any]
+    plan: list[dict[str, Any]] | None = None
+    risk: dict[str, Any] | None = None
+    approval_id: UUID | None = None
+    results: list[dict[str, Any]] = Field(default_factory=list)
+    verification: list[dict[str, Any]] = Field(default_factory=list)
+    error: str | None = None
+    request_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class WorkflowStore:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def create(
+        self,
+        *,
+        workflow_id: str,
+        source: str,
+        requester: str,
+        request: dict[str, Any],
+        request_id: str | None,
+    ) -> None:
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO workflows (id, source, requester, request, request_id)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (workflow_id, source, requester, Jsonb(request), request_id),
+            )
+            await conn.execute(
+                "INSERT INTO workflow_events (workflow_id, event, detail) VALUES (%s, %s, %s)",
+                (workflow_id, "received", Jsonb({"source": source, "requester": requester})),
+            )
+
+    async def get(self, workflow_id: str) -> WorkflowRecord:
+        async with self._pool.connection() as conn:
+            row = await (
+                await conn.execute("SELECT * FROM workflows WHERE id = %s", (workflow_id,))
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"workflow '{workflow_id}' not found")
+        return WorkflowRecord(**row)
+
+    async def update(
+        self,
+        workflow_id: str,
+        *,
+        event: str | None = None,
+        detail: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Set columns and append a timeline event in one transaction."""
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"workflow columns {sorted(unknown)} cannot be updated")
+        assignments = [f"{name} = %s" for name in fields]
+        values = [Jsonb(v) if name in _JSON_COLUMNS else v for name, v in fields.items()]
+        if fields.get("status") in TERMINAL_STATUSES:
+            assignments.append("finished_at = coalesce(finished_at, now())")
+        async with self._pool.connection() as conn, conn.transaction():
+            if assignments:
+                query = f"UPDATE workflows SET {', '.join(assignments)}, updated_at = now() WHERE id = %s"  # noqa: S608, E501
+                # Column names come from _UPDATABLE only; values are parameters.
+                await conn.execute(query.encode(), [*values, workflow_id])
+            if event:
+                await conn.execute(
+                    "INSERT INTO workflow_events (workflow_id, event, detail) VALUES (%s, %s, %s)",
+                    (workflow_id, event, Jsonb(detail or {})),
+                )
+
+    async def timeline(self, workflow_id: str) -> list[WorkflowEvent]:
+        async with self._pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT event, detail, created_at FROM workflow_events"
+                    " WHERE workflow_id = %s ORDER BY id",
+                    (workflow_id,),
+                )
+            ).fetchall()
+        return [WorkflowEvent(**row) for row in rows]
+
+    async def in_status(self, statuses: list[str], *, limit: int = 500) -> list[str]:
+        async with self._pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT id FROM workflows WHERE status = ANY(%s) ORDER BY updated_at LIMIT %s",
+                    (statuses, limit),
+                )
+            ).fetchall()
+        return [row["id"] for row in rows]

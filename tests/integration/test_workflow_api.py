@@ -1,0 +1,116 @@
+"""The approval workflow through the REST API, on real Postgres with in-memory executors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from agent_orchestrator.app import create_app
+from shared.lib.executors.fake import FakeExecutor
+from shared.lib.settings import load_settings
+from tests.helpers import auth, wait_for
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+
+@pytest.fixture
+def fakes() -> dict[str, FakeExecutor]:
+    return {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
+
+
+@pytest.fixture
+def api(database_url: str, tmp_path: Path, fakes: dict[str, FakeExecutor]) -> Iterator[TestClient]:
+    settings = load_settings(
+        DATABASE_URL=database_url,
+        AGENT_CONFIG_DIR=CONFIG_DIR,
+        AGENT_DATA_DIR=tmp_path,
+        AGENT_ENVIRONMENTS_FILE=FIXTURES / "environments.yml",
+        AGENT_SWEEP_INTERVAL_S=0.5,
+    )
+    with TestClient(create_app(settings, executors=fakes)) as client:
+        yield client
+
+
+def workflow(api: TestClient, workflow_id: str) -> dict[str, Any]:
+    response = api.get(f"/workflows/{workflow_id}", headers=auth("alice"))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def wait_status(api: TestClient, workflow_id: str, status: str) -> dict[str, Any]:
+    return wait_for(
+        lambda: workflow(api, workflow_id), until=lambda w: w["status"] == status,
+        what=f"workflow {workflow_id} {status}",
+    )
+
+
+def test_restart_on_prod_waits_for_an_approver_and_runs_once(
+    api: TestClient, fakes: dict[str, FakeExecutor], database_url: str
+) -> None:
+    started = api.post("/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice"))
+    assert started.status_code == 201, started.text
+    body = started.json()
+    assert body["status"] == "awaiting_approval"
+    assert body["risk"]["tier"] in ("high", "critical")
+    approval_id = body["approval_id"]
+    docker = fakes["docker"]
+    assert docker.target("web").restart_count == 0
+
+    own = api.post(f"/approve/{approval_id}", headers=auth("alice"))
+    assert own.status_code == 403
+    assert "requested this work" in own.json()["detail"]
+
+    approved = api.post(f"/approve/{approval_id}", headers=auth("bob"), json={"reason": "ok"})
+    assert approved.status_code == 202, approved.text
+    done = wait_status(api, body["workflow_id"], "completed")
+    assert docker.target("web").restart_count == 1
+    assert [e["status"] for e in done["executions"]] == ["ok"]
+    events = [e["event"] for e in done["timeline"]]
+    assert events[:4] == ["received", "planned", "assessed", "approval_requested"]
+    assert "executing" in events and events[-1] == "completed"
+    actions = [(a["action"], a["actor"]) for a in done["approvals"][0]["actions"]]
+    assert actions == [("requested", "alice"), ("approve", "bob")]
+
+    again = api.post(f"/approve/{approval_id}", headers=auth("carol"))
+    assert again.status_code == 409
+    assert docker.target("web").restart_count == 1
+
+
+def test_read_only_in_dev_runs_at_once(api: TestClient, fakes: dict[str, FakeExecutor]) -> None:
+    started = api.post(
+        "/orchestrate", json={"operation": "logs", "target": "web", "environment": "dev"},
+        headers=auth("alice"),
+    )
+    assert started.status_code == 201, started.text
+    assert started.json()["risk"]["tier"] == "low"
+    done = wait_status(api, started.json()["workflow_id"], "completed")
+    assert done["approvals"] == []
+    assert done["results"][0]["operation"] == "logs"
+
+
+def test_reject_needs_a_reason_and_stops_the_workflow(
+    api: TestClient, fakes: dict[str, FakeExecutor]
+) -> None:
+    started = api.post("/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice"))
+    approval_id = started.json()["approval_id"]
+    no_reason = api.post(f"/reject/{approval_id}", headers=auth("bob"), json={})
+    assert no_reason.status_code == 422
+    rejected = api.post(
+        f"/reject/{approval_id}", headers=auth("bob"), json={"reason": "peak traffic"}
+    )
+    assert rejected.status_code == 202
+    done = wait_status(api, started.json()["workflow_id"], "rejected")
+    assert done["error"] == "peak traffic"
+    assert fakes["docker"].target("web").restart_count == 0
+
+
+def test_missing_or_unknown_key_is_401(api: TestClient) -> None:
+    assert api.get("/approvals/pending").status_code == 401
+    assert api.get("/approvals/pending", headers={"X-API-Key": "nope"}).status_code == 401
