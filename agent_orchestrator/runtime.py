@@ -26,6 +26,7 @@ from shared.lib.execution.ledger import ExecutionLedger
 from shared.lib.execution.protocol import Executor
 from shared.lib.execution.runner import OperationRunner
 from shared.lib.executors.docker import DockerExecutor
+from shared.lib.executors.fake import FakeExecutor
 from shared.lib.executors.http import HttpExecutor
 from shared.lib.executors.ssh import SshExecutor
 from shared.lib.planning.offline import OfflinePlanner
@@ -91,7 +92,10 @@ def load_agent_config(settings: Settings, *, database_url: str | None = None) ->
     )
 
 
-def default_executors() -> dict[str, Executor]:
+def default_executors(settings: Settings) -> dict[str, Executor]:
+    if settings.dry_run:
+        log.warning("dry run: operations go to in-memory executors; nothing real is touched")
+        return {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
     return {"docker": DockerExecutor(), "ssh": SshExecutor(), "http": HttpExecutor()}
 
 
@@ -119,7 +123,7 @@ async def start_runtime(
     settings: Settings, database: Database, *, executors: Mapping[str, Executor] | None = None
 ) -> AgentRuntime:
     config = load_agent_config(settings, database_url=database.url)
-    executors = dict(executors) if executors is not None else default_executors()
+    executors = dict(executors) if executors is not None else default_executors(settings)
     runner = OperationRunner(
         catalog=config.catalog,
         targets=config.targets,

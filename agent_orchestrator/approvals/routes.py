@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from agent_orchestrator.deps import Approvals, CurrentPrincipal, Engine
 from shared.lib.approvals.models import ApprovalRecord, Decision
 from shared.lib.approvals.store import ApprovalStore
+from shared.lib.errors import ForbiddenError
 from shared.lib.metrics import APPROVAL_DECISIONS
 from shared.lib.principals import Principal
 from shared.lib.workflows.models import Plan
@@ -132,3 +133,18 @@ async def _decide(
         required_approvals=record.required_approvals,
         resumed=resumed,
     )
+
+
+class ExpiryView(BaseModel):
+    expired: int
+
+
+@router.post("/approvals/expire")
+async def expire_now(principal: CurrentPrincipal, engine: Engine) -> ExpiryView:
+    """Resolve approvals past their TTL now (the sweeper does this on its own too)."""
+    if not principal.has_any({"ops-lead", "admin"}):
+        raise ForbiddenError(
+            f"'{principal.name}' has roles {sorted(principal.roles)}; expiring approvals "
+            "needs ops-lead or admin"
+        )
+    return ExpiryView(expired=await engine.expire_due())

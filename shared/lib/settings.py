@@ -34,6 +34,7 @@ SETTING_HELP: dict[str, tuple[str, str]] = {
     "environments_file": ("AGENT_ENVIRONMENTS_FILE", "point it at an environments YAML file"),
     "principals_file": ("AGENT_PRINCIPALS_FILE", "point it at a principals YAML file"),
     "sweep_interval_s": ("AGENT_SWEEP_INTERVAL_S", "use seconds between 0.2 and 3600"),
+    "dry_run": ("AGENT_DRY_RUN", "use true or false"),
     "log_level": ("LOG_LEVEL", "use one of DEBUG, INFO, WARNING, ERROR"),
     "db_pool_max": ("DB_POOL_MAX", "use a pool size between 2 and 200"),
 }
@@ -89,6 +90,8 @@ class Settings(BaseSettings):
     """Comma-separated names of the agent's own containers (always protected)."""
     self_hosts: str = Field(default="", validation_alias="AGENT_SELF_HOSTS")
     """Comma-separated names or addresses of the agent's own hosts (always protected)."""
+    dry_run: bool = Field(default=False, validation_alias="AGENT_DRY_RUN")
+    """Run workflows end to end against in-memory executors: nothing real is touched."""
     replica_id: str = Field(
         default_factory=_default_replica_id, validation_alias="AGENT_REPLICA_ID"
     )

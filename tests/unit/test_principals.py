@@ -72,9 +72,7 @@ def test_loads_a_custom_file(tmp_path: Path) -> None:
         f"    api_key_sha256: {hash_api_key('zoe-secret')}\n",
     )
     directory = PrincipalDirectory.load(path)
-    assert directory.authenticate("zoe-secret") == Principal(
-        name="zoe", roles=frozenset({"admin"})
-    )
+    assert directory.authenticate("zoe-secret") == Principal(name="zoe", roles=frozenset({"admin"}))
     assert [principal.name for principal in directory.principals] == ["zoe"]
 
 

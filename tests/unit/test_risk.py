@@ -187,7 +187,11 @@ async def test_assessment_is_bound_to_the_plan_hash(assessor: RiskAssessor) -> N
 @pytest.mark.parametrize(
     ("planned", "rule", "words"),
     [
-        (step("nuke", "api"), "deny-unknown-operation", ["'nuke'", "not in the catalog", "restart"]),
+        (
+            step("nuke", "api"),
+            "deny-unknown-operation",
+            ["'nuke'", "not in the catalog", "restart"],
+        ),
         (step("logs", "web2"), "deny-unknown-target", ["'web2'", "known", "api"]),
         (step("logs", "api", "prod"), "deny-unknown-target", ["'api'", "'prod'"]),
         (step("logs", "api", "staging"), "deny-unknown-environment", ["'staging'", "dev, prod"]),
@@ -215,7 +219,7 @@ async def test_reading_a_protected_target_is_allowed(assessor: RiskAssessor) -> 
 async def test_destructive_pattern_fires_even_when_params_are_invalid(
     assessor: RiskAssessor,
 ) -> None:
-    planned = step("run_command", "host1", argv=["rm", "-rf", "/"], shell=True)
+    planned = step("run_command", "host1", argv=["rm", "-rf", "/"], sudo=True)
     assessment = await assess(assessor, planned)
     assert {"deny-invalid-params", "destructive-command"} <= {hit.rule for hit in assessment.hits}
 
@@ -240,7 +244,9 @@ async def test_flap_breaker_fires_from_the_step_that_crosses_the_limit(
 
 async def test_flap_breaker_at_the_limit_does_not_fire(assessor: RiskAssessor) -> None:
     history = FakeHistory({("dev", "api"): 2, ("dev", "web"): 9})
-    assessment = await assess(assessor, step("restart", "api"), step("logs", "web"), history=history)
+    assessment = await assess(
+        assessor, step("restart", "api"), step("logs", "web"), history=history
+    )
     assert hits_of(assessment, "flap-breaker") == []
     assert assessment.tier is RiskTier.MEDIUM
 
@@ -304,7 +310,12 @@ async def test_a_low_rule_cannot_lower_other_rules(
             "rules[0].match.command_patterns[1]",
             "regex does not compile",
         ),
-        ("  - {id: x, reason: r, tier: severe, match: {mutating: true}}\n", 3, "rules[0].tier", "Input should be"),
+        (
+            "  - {id: x, reason: r, tier: severe, match: {mutating: true}}\n",
+            3,
+            "rules[0].tier",
+            "Input should be",
+        ),
         ("  - {id: x, reason: r, tier: high, match: {}}\n", 3, "rules[0].match", "at least one"),
         (
             "  - {id: x, reason: r, tier: high, match: {operations: [reboot]}}\n",
