@@ -1,4 +1,5 @@
-"""`devops-agent`: run the service, prepare the database, and (later) drive approvals."""
+"""`devops-agent`: run the service, prepare the database, and drive workflows and approvals
+over the REST API (exit codes: 0 ok, 1 the service refused or failed, 2 usage or config)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import sys
 import typer
 
 from agent_orchestrator import __version__
+from agent_orchestrator.cli_commands import approvals, workflows
+from shared.lib.config_errors import ConfigError
 from shared.lib.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(help="The DevOps agent with durable human approval gates.", no_args_is_help=True)
 db_app = typer.Typer(help="Database set-up.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(approvals.app, name="approvals")
+app.add_typer(workflows.app, name="workflows")
 
 
 def _settings() -> Settings:
@@ -39,8 +44,13 @@ def serve() -> None:
 
     settings = _settings()
     configure_logging(settings.log_level)
+    try:
+        service = create_app(settings)
+    except ConfigError as error:  # a bad config file: say where and how to fix it, no traceback
+        typer.echo(str(error), err=True)
+        raise typer.Exit(code=2) from None
     uvicorn.run(
-        create_app(settings),
+        service,
         host=settings.host,
         port=settings.port,
         log_config=None,

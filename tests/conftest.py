@@ -11,7 +11,11 @@ from fastapi.testclient import TestClient
 from agent_orchestrator.app import create_app
 from shared.lib.settings import Settings, load_settings
 
-pytest_plugins = ["tests.testbed.postgres"]
+pytest_plugins = [
+    "tests.testbed.postgres",
+    "tests.testbed.docker_fixtures",
+    "tests.testbed.ssh_fixtures",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "config"

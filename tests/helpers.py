@@ -22,8 +22,12 @@ def auth(name: str) -> dict[str, str]:
 
 
 def wait_for(
-    probe: Callable[[], T], *, until: Callable[[T], bool], timeout_s: float = 30.0,
-    interval_s: float = 0.05, what: str = "condition",
+    probe: Callable[[], T],
+    *,
+    until: Callable[[T], bool],
+    timeout_s: float = 30.0,
+    interval_s: float = 0.05,
+    what: str = "condition",
 ) -> T:
     """Call `probe` until `until(value)` holds; fail with the last value at the deadline."""
     deadline = time.monotonic() + timeout_s

@@ -34,6 +34,9 @@ Graph = CompiledStateGraph[WorkflowState, WorkflowContext, WorkflowState, Workfl
 
 _SKIP = object()
 
+# How long a resume waits for the thread's lock before leaving the thread to recovery.
+RESUME_LOCK_WAIT_S = 30.0
+
 # How long POST /orchestrate waits for a workflow to leave planning before answering.
 START_WAIT_S = 15.0
 
@@ -156,7 +159,9 @@ class WorkflowEngine:
         request_id: str | None = None,
         approval_id: str | None = None,
     ) -> None:
-        async with self._locks.holding(workflow_id) as won:
+        # A resume waits for a run still reaching its pause; recovery never waits.
+        wait_s = RESUME_LOCK_WAIT_S if isinstance(graph_input, Command) else 0.0
+        async with self._locks.holding(workflow_id, wait_s=wait_s) as won:
             if not won:
                 log.info("workflow busy elsewhere", extra={"workflow_id": workflow_id})
                 return

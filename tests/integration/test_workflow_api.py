@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -46,7 +45,8 @@ def workflow(api: TestClient, workflow_id: str) -> dict[str, Any]:
 
 def wait_status(api: TestClient, workflow_id: str, status: str) -> dict[str, Any]:
     return wait_for(
-        lambda: workflow(api, workflow_id), until=lambda w: w["status"] == status,
+        lambda: workflow(api, workflow_id),
+        until=lambda w: w["status"] == status,
         what=f"workflow {workflow_id} {status}",
     )
 
@@ -54,7 +54,9 @@ def wait_status(api: TestClient, workflow_id: str, status: str) -> dict[str, Any
 def test_restart_on_prod_waits_for_an_approver_and_runs_once(
     api: TestClient, fakes: dict[str, FakeExecutor], database_url: str
 ) -> None:
-    started = api.post("/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice"))
+    started = api.post(
+        "/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice")
+    )
     assert started.status_code == 201, started.text
     body = started.json()
     assert body["status"] == "awaiting_approval"
@@ -85,7 +87,8 @@ def test_restart_on_prod_waits_for_an_approver_and_runs_once(
 
 def test_read_only_in_dev_runs_at_once(api: TestClient, fakes: dict[str, FakeExecutor]) -> None:
     started = api.post(
-        "/orchestrate", json={"operation": "logs", "target": "web", "environment": "dev"},
+        "/orchestrate",
+        json={"operation": "logs", "target": "web", "environment": "dev"},
         headers=auth("alice"),
     )
     assert started.status_code == 201, started.text
@@ -98,7 +101,9 @@ def test_read_only_in_dev_runs_at_once(api: TestClient, fakes: dict[str, FakeExe
 def test_reject_needs_a_reason_and_stops_the_workflow(
     api: TestClient, fakes: dict[str, FakeExecutor]
 ) -> None:
-    started = api.post("/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice"))
+    started = api.post(
+        "/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice")
+    )
     approval_id = started.json()["approval_id"]
     no_reason = api.post(f"/reject/{approval_id}", headers=auth("bob"), json={})
     assert no_reason.status_code == 422

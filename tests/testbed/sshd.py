@@ -255,9 +255,14 @@ def _sshd_config(
         "MaxSessions 100",
         "MaxStartups 200",
     ]
+    # bash sources ~/.bashrc for commands run by sshd when it is a top-level shell; on a
+    # developer's or CI's machine that rc file is heavy (pyenv init: ~200 ms per command).
+    # SHLVL=1 makes the remote bash a nested shell, so a command costs what it costs on a server.
+    setenv = ["SHLVL=1"]
     if extra_path:
         standard = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        lines.append(f"SetEnv PATH={':'.join(str(p) for p in extra_path)}:{standard}")
+        setenv.append(f"PATH={':'.join(str(p) for p in extra_path)}:{standard}")
+    lines.append(f"SetEnv {' '.join(setenv)}")
     return "\n".join(lines) + "\n"
 
 

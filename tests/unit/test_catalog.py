@@ -18,7 +18,17 @@ from shared.lib.config_errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
-DOCKER_OPERATIONS = {"list", "inspect", "logs", "stats", "health", "start", "stop", "restart", "exec"}
+DOCKER_OPERATIONS = {
+    "list",
+    "inspect",
+    "logs",
+    "stats",
+    "health",
+    "start",
+    "stop",
+    "restart",
+    "exec",
+}
 SSH_OPERATIONS = {
     "run_command", "service_status", "service_restart", "journal_tail", "disk_usage", "uptime",
     "restart", "start", "stop", "logs", "health",
@@ -161,7 +171,9 @@ def test_minimal_catalog_loads(tmp_path: Path) -> None:
 
 
 def test_unknown_key_names_line_and_field(tmp_path: Path) -> None:
-    message = _load_error(tmp_path, GOOD_OPERATION.replace("    mutates: true\n", "    mutate: true\n", 1))
+    message = _load_error(
+        tmp_path, GOOD_OPERATION.replace("    mutates: true\n", "    mutate: true\n", 1)
+    )
     assert ":6: operations.stop.mutate:" in message
     assert "remove the key or correct its spelling" in message
 
@@ -178,7 +190,9 @@ def test_missing_field_points_at_its_operation(tmp_path: Path) -> None:
 
 
 def test_bad_risk_tier_is_refused(tmp_path: Path) -> None:
-    message = _load_error(tmp_path, GOOD_OPERATION.replace("default_risk: low", "default_risk: meh"))
+    message = _load_error(
+        tmp_path, GOOD_OPERATION.replace("default_risk: low", "default_risk: meh")
+    )
     assert ":16: operations.start.default_risk:" in message and "'meh'" in message
 
 

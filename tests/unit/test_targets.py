@@ -181,6 +181,19 @@ def test_loopback_database_does_not_protect_loopback_ssh_hosts(tmp_path: Path) -
     assert resolver.protection_reason(resolver.resolve("worker")) is None
 
 
+@pytest.mark.parametrize(("port", "reason"), [(22, "the agent's own host"), (2222, None)])
+def test_loopback_ssh_is_the_agents_host_only_on_the_standard_port(
+    tmp_path: Path, port: int, reason: str | None
+) -> None:
+    # getfqdn() often answers "localhost"; that name alone must not protect a test bed.
+    identity = SelfIdentity(hostnames=frozenset({"localhost", "vm"}))
+    environ = {"TEST_SSH_HOST": "localhost", "TEST_SSH_PORT": str(port)}
+    resolver = load_targets(
+        config_dir=tmp_path, path=_write(tmp_path), identity=identity, environ=environ
+    )
+    assert resolver.protection_reason(resolver.resolve("worker")) == reason
+
+
 def test_protection_of_an_http_probe_follows_its_service(resolver: TargetResolver) -> None:
     probe = HttpTarget(name="postgres", environment="dev")
     assert resolver.protection_reason(probe) == "the agent's own database"
@@ -196,7 +209,9 @@ def test_environment_variables_are_interpolated(tmp_path: Path) -> None:
 
 
 def test_empty_variable_takes_the_default(tmp_path: Path) -> None:
-    resolver = load_targets(config_dir=tmp_path, path=_write(tmp_path), environ={"TEST_SSH_HOST": ""})
+    resolver = load_targets(
+        config_dir=tmp_path, path=_write(tmp_path), environ={"TEST_SSH_HOST": ""}
+    )
     target = resolver.resolve("worker")
     assert isinstance(target, SshTarget) and target.host == "127.0.0.1"
 
@@ -219,7 +234,10 @@ def _load_error(tmp_path: Path, text: str) -> str:
 
 
 def test_undefined_docker_host_names_line_and_field(tmp_path: Path) -> None:
-    text = ENVIRONMENTS.replace("api:\n        kind: docker\n        docker_host: local", "api:\n        kind: docker\n        docker_host: remote")
+    text = ENVIRONMENTS.replace(
+        "api:\n        kind: docker\n        docker_host: local",
+        "api:\n        kind: docker\n        docker_host: remote",
+    )
     message = _load_error(tmp_path, text)
     assert ":16: environments.dev.services.api.docker_host:" in message
     assert "'remote' is not defined in 'dev'" in message and "use one of: local" in message
@@ -232,7 +250,9 @@ def test_undefined_ssh_host_is_refused(tmp_path: Path) -> None:
 
 
 def test_unknown_key_names_line_and_field(tmp_path: Path) -> None:
-    message = _load_error(tmp_path, ENVIRONMENTS.replace("        user: agent\n", "        usr: agent\n"))
+    message = _load_error(
+        tmp_path, ENVIRONMENTS.replace("        user: agent\n", "        usr: agent\n")
+    )
     assert ":10: environments.dev.ssh_hosts.box.usr:" in message
 
 
@@ -252,7 +272,9 @@ def test_bad_port_is_refused(tmp_path: Path) -> None:
 
 
 def test_bad_docker_url_is_refused(tmp_path: Path) -> None:
-    message = _load_error(tmp_path, ENVIRONMENTS.replace("unix:///var/run/docker.sock", "/var/run/docker.sock"))
+    message = _load_error(
+        tmp_path, ENVIRONMENTS.replace("unix:///var/run/docker.sock", "/var/run/docker.sock")
+    )
     assert ":5: environments.dev.docker_hosts.local" in message and "unix://" in message
 
 

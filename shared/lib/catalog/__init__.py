@@ -6,9 +6,9 @@ from shared.lib.catalog.models import (
     InvalidParamsError,
     OperationSpec,
     ParameterSpec,
-    RiskTier,
     UnknownOperationError,
 )
+from shared.lib.workflows.models import RiskTier
 
 __all__ = [
     "CATALOG_FILE",

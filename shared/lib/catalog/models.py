@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from enum import StrEnum
 from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.lib.workflows.models import RiskTier
 
 ExecutorKind = Literal["docker", "ssh", "http"]
 ParamType = Literal["int", "float", "str", "bool", "url", "list[str]"]
 
 _TRUE_WORDS = {"true", "yes", "on", "1"}
 _FALSE_WORDS = {"false", "no", "off", "0"}
-
-
-class RiskTier(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return list(RiskTier).index(self)
 
 
 class UnknownOperationError(LookupError):

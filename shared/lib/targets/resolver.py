@@ -171,9 +171,14 @@ class TargetResolver:
             if names & identity.container_names:
                 return OWN_CONTAINER
             return None
-        host = environment.ssh_hosts[service.ssh_host].host.lower()
+        ssh_host = environment.ssh_hosts[service.ssh_host]
+        host = ssh_host.host.lower()
         if host in remote_database_hosts:
             return OWN_DATABASE_HOST
+        if _is_loopback(host):
+            # Loopback on the standard port is this machine's own sshd; other loopback ports
+            # are tunnels and test beds that forward to other machines.
+            return OWN_HOST if ssh_host.port == 22 else None
         if host in {name.lower() for name in identity.hostnames}:
             return OWN_HOST
         return None

@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 
 from psycopg import AsyncConnection
 
+RETRY_INTERVAL_S = 0.05
+
 
 def lock_key(workflow_id: str) -> int:
     """A stable signed 64-bit key for the workflow id."""
@@ -57,10 +59,20 @@ class WorkflowLocks:
             conn = await self._connection()
             await conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key(workflow_id),))
 
+    async def acquire_within(self, workflow_id: str, *, timeout_s: float) -> bool:
+        """Try until `timeout_s` passes: a run that is just reaching its pause holds the lock
+        for a few milliseconds more, and a resume should wait that out, not give up."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not await self.try_acquire(workflow_id):
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(RETRY_INTERVAL_S)
+        return True
+
     @asynccontextmanager
-    async def holding(self, workflow_id: str) -> AsyncIterator[bool]:
-        """Yield whether the lock was won; release it on the way out if so."""
-        acquired = await self.try_acquire(workflow_id)
+    async def holding(self, workflow_id: str, *, wait_s: float = 0.0) -> AsyncIterator[bool]:
+        """Yield whether the lock was won (waiting up to `wait_s`); release it if so."""
+        acquired = await self.acquire_within(workflow_id, timeout_s=wait_s)
         try:
             yield acquired
         finally:

@@ -1,0 +1,1 @@
+"""The CLI's command groups that talk to a running service over its REST API."""

@@ -1,0 +1,183 @@
+"""A small typed client for the agent's REST API, used by the CLI (and handy in scripts).
+
+Every failure (a refusal, an unreachable service, a reply that is not JSON) becomes an
+`ApiError` whose message a person can act on; no httpx exception leaks out.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+DEFAULT_TIMEOUT_S = 30.0
+
+JsonObject = dict[str, Any]
+
+
+class ClientConfigError(Exception):
+    """The client cannot be built: no API key, or a URL that is not http(s)."""
+
+
+class ApiError(Exception):
+    """The service refused a request, could not be reached, or answered nonsense."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class AgentClient:
+    """One connection pool to the service, authenticated with one API key."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = _checked_url(base_url)
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {_checked_key(api_key)}"},
+            timeout=timeout_s,
+            transport=transport,
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def pending_approvals(
+        self, *, role: str | None = None, risk_level: str | None = None
+    ) -> list[JsonObject]:
+        """GET /approvals/pending, optionally for one role or one risk level."""
+        params = {k: v for k, v in {"role": role, "risk_level": risk_level}.items() if v}
+        return self._list("GET", "/approvals/pending", params=params)
+
+    def approval(self, approval_id: str) -> JsonObject:
+        return self._object("GET", f"/approvals/{_segment(approval_id)}")
+
+    def approve(
+        self, approval_id: str, *, reason: str | None = None, plan_hash: str | None = None
+    ) -> JsonObject:
+        body = {k: v for k, v in {"reason": reason, "plan_hash": plan_hash}.items() if v}
+        return self._object("POST", f"/approve/{_segment(approval_id)}", json=body)
+
+    def reject(self, approval_id: str, *, reason: str) -> JsonObject:
+        return self._object("POST", f"/reject/{_segment(approval_id)}", json={"reason": reason})
+
+    def expire_approvals(self) -> JsonObject:
+        """POST /approvals/expire: resolve approvals past their TTL now (ops-lead or admin)."""
+        return self._object("POST", "/approvals/expire")
+
+    def workflow(self, workflow_id: str) -> JsonObject:
+        return self._object("GET", f"/workflows/{_segment(workflow_id)}")
+
+    def start_workflow(self, body: JsonObject) -> JsonObject:
+        """POST /orchestrate with plain text (`request`) or one structured operation."""
+        return self._object("POST", "/orchestrate", json=body)
+
+    def _object(self, method: str, path: str, **kwargs: Any) -> JsonObject:
+        reply = self._request(method, path, **kwargs)
+        if not isinstance(reply, dict):
+            raise ApiError(f"{method} {path}: expected a JSON object, got {type(reply).__name__}")
+        return reply
+
+    def _list(self, method: str, path: str, **kwargs: Any) -> list[JsonObject]:
+        reply = self._request(method, path, **kwargs)
+        if not isinstance(reply, list):
+            raise ApiError(f"{method} {path}: expected a JSON list, got {type(reply).__name__}")
+        return reply
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise ApiError(
+                f"{method} {path}: no answer from {self.base_url} within "
+                f"{self._http.timeout.read}s; is the service overloaded or stuck?"
+            ) from None
+        except httpx.TransportError as error:
+            raise ApiError(
+                f"cannot reach the service at {self.base_url} ({type(error).__name__}: {error}); "
+                "start it with 'devops-agent serve' or point --url / AGENT_URL at it"
+            ) from None
+        if response.is_error:
+            raise ApiError(describe_error(response), status_code=response.status_code)
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(
+                f"{method} {path}: {response.status_code} reply is not JSON: "
+                f"{_excerpt(response.text)}"
+            ) from None
+
+
+def describe_error(response: httpx.Response) -> str:
+    """`403 Forbidden: <the server's detail>`, from any error reply FastAPI can give."""
+    return f"{response.status_code} {response.reason_phrase}: {_detail(response)}"
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return _excerpt(response.text) or "(empty reply)"
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):  # FastAPI's request validation errors
+        return "; ".join(_validation_problem(item) for item in detail)
+    return _excerpt(str(detail))
+
+
+def _validation_problem(item: Any) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    location = ".".join(str(part) for part in item.get("loc", []) if part != "body")
+    message = str(item.get("msg", item))
+    return f"{location}: {message}" if location else message
+
+
+def _excerpt(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _segment(identifier: str) -> str:
+    """An id as one path segment: `../x` or `a/b` cannot reach another endpoint."""
+    return quote(identifier, safe="")
+
+
+def _checked_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ClientConfigError(
+            f"service URL {url!r} is not http(s); use e.g. --url {DEFAULT_URL} (or AGENT_URL)"
+        )
+    return url
+
+
+def _checked_key(key: str | None) -> str:
+    if key is None or not key.strip():
+        raise ClientConfigError(
+            "no API key; pass --api-key or set AGENT_API_KEY (keys are listed, hashed, in "
+            "config/hitl/principals.yml)"
+        )
+    return key.strip()

@@ -1,0 +1,144 @@
+"""LangSmith tracing of a workflow that pauses for approval, against a local capture server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from agent_orchestrator.app import create_app
+from shared.lib.executors.fake import FakeExecutor
+from shared.lib.settings import load_settings
+from tests.helpers import auth, wait_for
+from tests.testbed.langsmith_capture import LangSmithCapture, RunDict
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+BEFORE_PAUSE = ("intake", "plan", "assess_risk", "request_approval", "gate")
+AFTER_PAUSE = ("gate", "execute", "verify", "report")
+
+
+def _forget_langsmith_environment() -> None:
+    from langsmith import utils
+
+    utils.get_env_var.cache_clear()
+    utils.get_tracer_project.cache_clear()
+
+
+@pytest.fixture
+def capture() -> Iterator[LangSmithCapture]:
+    with LangSmithCapture() as server:
+        yield server
+
+
+@pytest.fixture
+def tracing_to(capture: LangSmithCapture) -> Iterator[LangSmithCapture]:
+    """LangSmith variables pointing at the capture, and a fresh client; all undone after."""
+    from langsmith import run_trees
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LANGSMITH_TRACING", "true")
+        patch.setenv("LANGSMITH_ENDPOINT", capture.url)
+        patch.setenv("LANGSMITH_API_KEY", "test-key")
+        patch.setenv("LANGSMITH_PROJECT", "t")
+        # The client is cached per process with the endpoint it first saw.
+        patch.setattr(run_trees, "_CLIENT", None)
+        _forget_langsmith_environment()
+        yield capture
+    _forget_langsmith_environment()
+
+
+@pytest.fixture
+def app(empty_database_url: str, tmp_path: Path, tracing_to: LangSmithCapture) -> FastAPI:
+    """The service with tracing on; the test enters and leaves it (shutdown flushes traces)."""
+    settings = load_settings(
+        DATABASE_URL=empty_database_url,
+        AGENT_CONFIG_DIR=CONFIG_DIR,
+        AGENT_DATA_DIR=tmp_path,
+        AGENT_ENVIRONMENTS_FILE=FIXTURES / "environments.yml",
+        AGENT_SWEEP_INTERVAL_S=0.5,
+    )
+    assert settings.langsmith_tracing and settings.langsmith_endpoint == tracing_to.url
+    fakes = {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
+    return create_app(settings, executors=fakes)
+
+
+def _metadata(run: RunDict) -> dict[str, Any]:
+    metadata: dict[str, Any] = (run.get("extra") or {}).get("metadata") or {}
+    return metadata
+
+
+def _wait_for_runs(
+    capture: LangSmithCapture, names: set[str], *, workflow_id: str, timeout_s: float = 15.0
+) -> dict[str, list[RunDict]]:
+    """Runs of this workflow by node name, once every name has arrived (or fail at the deadline)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        by_name: dict[str, list[RunDict]] = {}
+        for run in capture.runs().values():
+            by_name.setdefault(str(run.get("name")), []).append(run)
+        if names <= by_name.keys() or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    missing = names - by_name.keys()
+    assert not missing, (
+        f"no runs named {sorted(missing)} for {workflow_id} within {timeout_s}s; "
+        f"received {sorted(by_name)}; requests {capture.requests[-10:]}; errors {capture.errors}"
+    )
+    return by_name
+
+
+def test_every_node_is_traced_with_the_workflow_and_approval_ids(
+    app: FastAPI, tracing_to: LangSmithCapture
+) -> None:
+    capture = tracing_to
+    with TestClient(app) as api:
+        started = api.post(
+            "/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice")
+        )
+        assert started.status_code == 201, started.text
+        workflow_id, approval_id = started.json()["workflow_id"], started.json()["approval_id"]
+        assert started.json()["status"] == "awaiting_approval"
+        approved = api.post(f"/approve/{approval_id}", headers=auth("bob"), json={"reason": "ok"})
+        assert approved.status_code == 202, approved.text
+        wait_for(
+            lambda: api.get(f"/workflows/{workflow_id}", headers=auth("alice")).json()["status"],
+            until=lambda status: status == "completed",
+            what=f"workflow {workflow_id} completed",
+        )
+    # Leaving the client ran the lifespan shutdown, which flushes queued traces.
+
+    nodes = set(BEFORE_PAUSE) | set(AFTER_PAUSE)
+    by_name = _wait_for_runs(capture, nodes | {"devops-workflow"}, workflow_id=workflow_id)
+    assert not capture.errors, capture.errors
+
+    for name in sorted(nodes | {"devops-workflow"}):
+        for run in by_name[name]:
+            metadata = _metadata(run)
+            assert metadata.get("workflow_id") == workflow_id, (name, metadata)
+
+    roots = by_name["devops-workflow"]
+    assert len(roots) == 2, f"expected one root run before and one after the pause: {roots}"
+    resumed_roots = [r for r in roots if _metadata(r).get("approval_id") == approval_id]
+    assert len(resumed_roots) == 1, [_metadata(r) for r in roots]
+    resumed_trace = resumed_roots[0]["trace_id"]
+    first_trace = next(r["trace_id"] for r in roots if r is not resumed_roots[0])
+
+    def traces_of(name: str) -> set[str]:
+        return {str(run["trace_id"]) for run in by_name[name]}
+
+    for name in BEFORE_PAUSE:
+        assert str(first_trace) in traces_of(name), f"{name} not traced before the pause"
+    for name in AFTER_PAUSE:
+        assert str(resumed_trace) in traces_of(name), f"{name} not traced after the pause"
+        resumed = [r for r in by_name[name] if str(r["trace_id"]) == str(resumed_trace)]
+        assert all(_metadata(r).get("approval_id") == approval_id for r in resumed), (
+            name,
+            [_metadata(r) for r in resumed],
+        )

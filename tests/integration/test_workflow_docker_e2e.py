@@ -1,0 +1,119 @@
+"""End to end on the real thing: Postgres, the Docker Engine and a real container.
+
+"restart web on prod" waits for an approver; the requester cannot approve it; an approver's
+approval restarts the container exactly once and the workflow completes with its audit trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import psycopg
+import pytest
+from docker.models.containers import Container
+from fastapi.testclient import TestClient
+
+from agent_orchestrator.app import create_app
+from shared.lib.settings import load_settings
+from tests.helpers import auth, wait_for
+from tests.testbed.docker_fixtures import ContainerFactory
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def started_at(container: Container) -> str:
+    container.reload()
+    return str(container.attrs["State"]["StartedAt"])
+
+
+@pytest.fixture
+def prod_web(container_factory: ContainerFactory) -> Container:
+    return container_factory("prod-web")
+
+
+@pytest.fixture
+def live_api(
+    database_url: str,
+    tmp_path: Path,
+    prod_web: Container,
+    docker_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[TestClient]:
+    monkeypatch.setenv("TEST_PROD_WEB_CONTAINER", str(prod_web.name))
+    monkeypatch.setenv("TEST_DOCKER_URL", docker_url)
+    settings = load_settings(
+        DATABASE_URL=database_url,
+        AGENT_CONFIG_DIR=REPO / "config",
+        AGENT_DATA_DIR=tmp_path,
+        AGENT_ENVIRONMENTS_FILE=REPO / "tests" / "fixtures" / "environments.yml",
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def fetch(api: TestClient, workflow_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = api.get(f"/workflows/{workflow_id}", headers=auth("alice")).json()
+    return body
+
+
+def test_restart_web_on_prod_needs_an_approver_and_restarts_once(
+    live_api: TestClient,
+    prod_web: Container,
+    database_url: str,
+    docker_client: docker.DockerClient,
+) -> None:
+    before = started_at(prod_web)
+    started = live_api.post(
+        "/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice")
+    )
+    assert started.status_code == 201, started.text
+    body = started.json()
+    assert body["status"] == "awaiting_approval"
+    approval_id, workflow_id = body["approval_id"], body["workflow_id"]
+
+    approval = live_api.get(f"/approvals/{approval_id}", headers=auth("bob")).json()
+    target_state = next(iter(approval["context"]["targets"].values()))
+    assert target_state["state"]["running"] is True  # the approver sees the live state
+    assert approval["context"]["rollback"][0]["inverse"] is None  # restart has no inverse
+
+    assert live_api.post(f"/approve/{approval_id}", headers=auth("alice")).status_code == 403
+    assert started_at(prod_web) == before
+
+    approved = live_api.post(f"/approve/{approval_id}", headers=auth("bob"))
+    assert approved.status_code == 202, approved.text
+    done = wait_for(
+        lambda: fetch(live_api, workflow_id),
+        until=lambda w: w["status"] in ("completed", "failed"),
+        what="workflow finished",
+    )
+    assert done["status"] == "completed", done
+    after = started_at(prod_web)
+    assert after != before
+    assert done["verification"][0]["passed"] is True
+
+    with psycopg.connect(database_url) as conn:
+        executions = conn.execute(
+            "SELECT operation, status FROM executions WHERE workflow_id = %s", (workflow_id,)
+        ).fetchall()
+        audit = conn.execute(
+            "SELECT action, actor FROM approval_actions WHERE workflow_id = %s ORDER BY id",
+            (workflow_id,),
+        ).fetchall()
+    assert executions == [("restart", "ok")]
+    assert audit == [("requested", "alice"), ("approve", "bob")]
+    events = [event["event"] for event in done["timeline"]]
+    assert events == [
+        "received",
+        "planned",
+        "assessed",
+        "approval_requested",
+        "executing",
+        "step_finished",
+        "verified",
+        "completed",
+    ]
+    # Exactly once: nothing restarts the container again after completion.
+    assert started_at(prod_web) == after
