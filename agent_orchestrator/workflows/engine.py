@@ -20,7 +20,7 @@ from langgraph.types import Command
 from graphs.context import WorkflowContext
 from graphs.state import WorkflowState
 from shared.lib.approvals.decisions import gate_decision
-from shared.lib.approvals.models import ApprovalRecord
+from shared.lib.approvals.models import ApprovalRecord, ApprovalStatus
 from shared.lib.approvals.store import ApprovalStore
 from shared.lib.errors import ConflictError
 from shared.lib.metrics import APPROVAL_EXPIRATIONS, APPROVAL_WAIT, WORKFLOW_DURATION, WORKFLOWS
@@ -120,6 +120,16 @@ class WorkflowEngine:
             return "resuming after decision"
         self._spawn(self._drive(workflow_id, None))
         return "resuming"
+
+    async def withdraw(self, approval_id: UUID, *, actor: str, reason: str) -> bool:
+        """Withdraw a pending approval (its cause went away) and end its workflow."""
+        record = await self._approvals.resolve(
+            approval_id=approval_id, status=ApprovalStatus.WITHDRAWN, actor=actor, reason=reason
+        )
+        if record is None:
+            return False
+        await self.resume_decided(approval_id)
+        return True
 
     async def expire_due(self) -> int:
         """Resolve approvals past their TTL and resume their workflows to a terminal state."""

@@ -1,0 +1,103 @@
+"""PooledPostgresSaver on real Postgres: a graph pauses and resumes through it, and its
+checkpoint queries do not wait on one another."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, TypedDict
+
+import psycopg
+import pytest
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, interrupt
+
+from shared.lib.db.checkpointer import PooledPostgresSaver
+from shared.lib.db.pool import Pool, open_pool
+
+
+class GateState(TypedDict, total=False):
+    plan: str
+    decision: dict[str, Any]
+    ran: bool
+
+
+def _plan(state: GateState) -> dict[str, Any]:
+    return {"plan": "restart web"}
+
+
+def _gate(state: GateState) -> dict[str, Any]:
+    return {"decision": interrupt({"plan": state["plan"]})}
+
+
+def _execute(state: GateState) -> dict[str, Any]:
+    return {"ran": state["decision"]["outcome"] == "approved"}
+
+
+def _graph() -> StateGraph[GateState]:
+    graph = StateGraph(GateState)
+    graph.add_node("plan", _plan)
+    graph.add_node("gate", _gate)
+    graph.add_node("execute", _execute)
+    graph.add_edge(START, "plan")
+    graph.add_edge("plan", "gate")
+    graph.add_edge("gate", "execute")
+    graph.add_edge("execute", END)
+    return graph
+
+
+def _thread() -> RunnableConfig:
+    return {"configurable": {"thread_id": f"t-{uuid.uuid4().hex}"}}
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[Pool]:
+    pool = await open_pool(database_url, max_size=4, name="test-checkpointer")
+    await AsyncPostgresSaver(conn=pool).setup()
+    yield pool
+    await pool.close()
+
+
+async def test_interrupt_and_resume_round_trip_through_postgres(pool: Pool) -> None:
+    config = _thread()
+    paused = await _graph().compile(checkpointer=PooledPostgresSaver(pool)).ainvoke(
+        {}, config, durability="sync"
+    )
+    assert paused["__interrupt__"][0].value == {"plan": "restart web"}
+
+    # A fresh saver and graph, as after a restart: the pause must come from Postgres.
+    resumed_graph = _graph().compile(checkpointer=PooledPostgresSaver(pool))
+    snapshot = await resumed_graph.aget_state(config)
+    assert snapshot.next == ("gate",)
+    done = await resumed_graph.ainvoke(
+        Command(resume={"outcome": "approved"}), config, durability="sync"
+    )
+    assert done == {"plan": "restart web", "decision": {"outcome": "approved"}, "ran": True}
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s",
+                (config["configurable"]["thread_id"],),
+            )
+        ).fetchone()
+    assert row is not None and row["n"] >= 4
+
+
+async def test_a_query_does_not_wait_for_another_in_flight(pool: Pool) -> None:
+    # alist() keeps its cursor (and, upstream, the instance lock) while it yields; a read made
+    # during that iteration deadlocks the stock saver and must go through on ours.
+    saver = PooledPostgresSaver(pool)
+    config = _thread()
+    await _graph().compile(checkpointer=saver).ainvoke({}, config, durability="sync")
+    async for _ in saver.alist(config, limit=1):
+        inner = await asyncio.wait_for(saver.aget_tuple(config), timeout=5)
+        assert inner is not None
+
+
+async def test_a_single_connection_is_refused(database_url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        with pytest.raises(TypeError, match="needs an AsyncConnectionPool"):
+            PooledPostgresSaver(conn)  # type: ignore[arg-type]
