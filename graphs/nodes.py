@@ -30,7 +30,7 @@ async def plan(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[
     ctx, workflow_id = runtime.context, state["workflow_id"]
     request = WorkRequest.model_validate(state["request"])
     try:
-        planned = ctx.planner.plan(request)
+        planned = await ctx.planner.plan(request)
     except Exception as error:  # a plan that cannot be made is an outcome, not a crash
         message = str(error)
         await ctx.workflows.update(workflow_id, event="planning_failed", detail={"error": message})
@@ -76,7 +76,7 @@ async def request_approval(
         requester=WorkRequest.model_validate(state["request"]).requester,
         plan=planned,
         assessment=state["assessment"] or {},
-        context=await _decision_context(ctx, planned),
+        context={**await _decision_context(ctx, planned), "plan_authors": _plan_authors(state)},
         ttl_s=requirement.ttl_s,
         timeout_outcome=requirement.on_timeout,
         round_=round_,
@@ -257,6 +257,14 @@ async def _decision_context(ctx: WorkflowContext, planned: Plan) -> dict[str, An
             }
         )
     return {"targets": targets, "rollback": inverse}
+
+
+def _plan_authors(state: WorkflowState) -> list[str]:
+    """Whoever edited the plan wrote it, and may not be the one to approve it."""
+    decision = state.get("decision")
+    if decision and decision.get("outcome") == "edited":
+        return list(decision.get("decided_by", []))
+    return []
 
 
 def _state_summary(result: ExecutionResult) -> dict[str, Any]:

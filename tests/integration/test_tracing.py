@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import zstandard
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -27,8 +31,9 @@ AFTER_PAUSE = ("gate", "execute", "verify", "report")
 def _forget_langsmith_environment() -> None:
     from langsmith import utils
 
-    utils.get_env_var.cache_clear()
-    utils.get_tracer_project.cache_clear()
+    # Both are lru_cached; the overloads hide `cache_clear` from type checkers.
+    for cached in (utils.get_env_var, utils.get_tracer_project):
+        getattr(cached, "cache_clear")()  # noqa: B009
 
 
 @pytest.fixture
@@ -124,11 +129,13 @@ def test_every_node_is_traced_with_the_workflow_and_approval_ids(
             assert metadata.get("workflow_id") == workflow_id, (name, metadata)
 
     roots = by_name["devops-workflow"]
+    assert {run.get("session_name") for run in roots} == {"t"}  # LANGSMITH_PROJECT
     assert len(roots) == 2, f"expected one root run before and one after the pause: {roots}"
     resumed_roots = [r for r in roots if _metadata(r).get("approval_id") == approval_id]
     assert len(resumed_roots) == 1, [_metadata(r) for r in roots]
     resumed_trace = resumed_roots[0]["trace_id"]
     first_trace = next(r["trace_id"] for r in roots if r is not resumed_roots[0])
+    assert first_trace != resumed_trace  # two traces, grouped by the workflow_id metadata
 
     def traces_of(name: str) -> set[str]:
         return {str(run["trace_id"]) for run in by_name[name]}
@@ -142,3 +149,40 @@ def test_every_node_is_traced_with_the_workflow_and_approval_ids(
             name,
             [_metadata(r) for r in resumed],
         )
+
+
+@pytest.mark.parametrize("encoding", ["zstd", "gzip", None])
+def test_capture_reads_multipart_runs_however_compressed(
+    capture: LangSmithCapture, encoding: str | None
+) -> None:
+    """The test bed itself: a post and a patch of one run, as LangSmith's multipart sends them."""
+    boundary = "capture-test-boundary"
+    parts = [
+        ("post.r1", {"id": "r1", "name": "intake", "trace_id": "t1"}),
+        ("post.r1.extra", {"metadata": {"workflow_id": "wf-1"}}),
+        ("patch.r1", {"id": "r1", "end_time": "2026-01-01T00:00:00Z"}),
+        ("patch.r1.extra", {"metadata": {"approval_id": "a-1"}}),
+    ]
+    body = (
+        b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n'
+            f"Content-Type: application/json\r\n\r\n{json.dumps(value)}\r\n".encode()
+            for name, value in parts
+        )
+        + f"--{boundary}--\r\n".encode()
+    )
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    if encoding == "zstd":
+        body = zstandard.ZstdCompressor().compress(body)
+    elif encoding == "gzip":
+        body = gzip.compress(body)
+    if encoding:
+        headers["Content-Encoding"] = encoding
+    sent = httpx.post(f"{capture.url}/runs/multipart", content=body, headers=headers)
+    assert sent.status_code == 202
+    assert httpx.get(f"{capture.url}/info").json() == {}
+
+    assert not capture.errors, capture.errors
+    (run,) = capture.named("intake")
+    assert run["end_time"] == "2026-01-01T00:00:00Z"
+    assert _metadata(run) == {"workflow_id": "wf-1", "approval_id": "a-1"}

@@ -147,9 +147,10 @@ def stop_leftovers(base_dir: Path) -> None:
     for pid_file in base_dir.glob("*/sshd.pid"):
         try:
             pid = int(pid_file.read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError):
             continue
+        # sshd rewrites its title ("sshd: /usr/sbin/sshd -D -f CONFIG ..."): match a substring.
         if str(pid_file.with_name("sshd_config")).encode() in cmdline:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)

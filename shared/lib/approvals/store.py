@@ -273,6 +273,11 @@ def _authorize(row: DictRow, *, actor: str, roles: frozenset[str]) -> str:
             f"'{actor}' requested this work and cannot decide on it; ask another approver "
             f"with one of the roles {sorted(row['allowed_roles'])}"
         )
+    if actor in row["context"].get("plan_authors", []):
+        raise ForbiddenError(
+            f"'{actor}' edited this plan and cannot approve the edit; ask another approver "
+            f"with one of the roles {sorted(row['allowed_roles'])}"
+        )
     allowed = sorted(roles & set(row["allowed_roles"]))
     if not allowed:
         raise ForbiddenError(

@@ -175,6 +175,8 @@ class SshExecutor:
         self, calls: Sequence[OperationCall], limit: int | None = None
     ) -> list[ExecutionResult]:
         """Run calls concurrently (at most `limit` at once, and the global limit); keep order."""
+        if limit is not None and limit < 1:
+            raise ValueError(f"fan_out limit must be at least 1, got {limit}")
         local = asyncio.Semaphore(limit) if limit else None
 
         async def one(call: OperationCall) -> ExecutionResult:
