@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from agent_orchestrator import __version__
 from agent_orchestrator.cli_commands import approvals, workflows
-from shared.lib.config_errors import ConfigError
-from shared.lib.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from shared.lib.settings import Settings
 
 app = typer.Typer(help="The DevOps agent with durable human approval gates.", no_args_is_help=True)
 db_app = typer.Typer(help="Database set-up.", no_args_is_help=True)
@@ -21,6 +23,9 @@ app.add_typer(workflows.app, name="workflows")
 
 
 def _settings() -> Settings:
+    # Imported here: the API commands should not pay for pydantic-settings at start-up.
+    from shared.lib.settings import SettingsError, load_settings
+
     try:
         return load_settings()
     except SettingsError as error:
@@ -40,6 +45,7 @@ def serve() -> None:
     import uvicorn
 
     from agent_orchestrator.app import create_app
+    from shared.lib.config_errors import ConfigError
     from shared.lib.logs import configure_logging
 
     settings = _settings()

@@ -164,11 +164,13 @@ def _print_decision(decision: dict[str, Any], *, as_json: bool) -> None:
     if as_json:
         print_json(decision)
         return
-    votes = f"{decision.get('approvals_received')}/{decision.get('required_approvals')}"
-    resumed = "; workflow resuming" if decision.get("resumed") else ""
+    status = decision.get("status")
+    votes = f"{decision.get('approvals_received')}/{decision.get('required_approvals')} approvals"
+    workflow = f"workflow {decision.get('workflow_id')}"
+    if decision.get("resumed"):
+        workflow += " is resuming"
+    elif status == "pending":
+        workflow += " still waits for approvals"
     console().print(
-        cell(
-            f"approval {decision.get('approval_id')} is {decision.get('status')} "
-            f"({votes} approvals){resumed}; workflow {decision.get('workflow_id')}"
-        )
+        cell(f"approval {decision.get('approval_id')} is {status} ({votes}); {workflow}")
     )

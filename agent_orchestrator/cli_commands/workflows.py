@@ -6,7 +6,6 @@ import json
 import time
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Group
 from rich.table import Table
@@ -102,15 +101,21 @@ def start_body(
 ) -> JsonObject:
     """The POST /orchestrate body, or a usage error naming the option that is wrong."""
     if (text is None) == (operation is None):
-        raise click.UsageError("give either TEXT (plain words) or --operation with --target")
+        raise typer.BadParameter(
+            "give either TEXT (plain words) or --operation with --target",
+            param_hint="'TEXT' / '--operation'",
+        )
     body: JsonObject
     if operation is None:
         if target is not None or params:
-            raise click.UsageError("--target and --param go with --operation, not with TEXT")
+            raise typer.BadParameter(
+                "--target and --param go with --operation, not with TEXT",
+                param_hint="'--target' / '--param'",
+            )
         body = {"request": text}
     else:
         if not target:
-            raise click.UsageError("--operation needs --target")
+            raise typer.BadParameter("--operation needs --target", param_hint="'--target'")
         body = {"operation": operation, "target": target, "params": parse_params(params)}
     if environment:
         body["environment"] = environment

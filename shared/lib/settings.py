@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -29,6 +29,7 @@ SETTING_HELP: dict[str, tuple[str, str]] = {
     ),
     "llm_model": ("LLM_MODEL", "name the model the endpoint serves"),
     "llm_api_key": ("LLM_API_KEY", "set the key the endpoint expects"),
+    "llm_timeout_s": ("LLM_TIMEOUT_S", "use seconds between 1 and 600"),
     "langsmith_tracing": ("LANGSMITH_TRACING", "use true or false"),
     "langsmith_endpoint": ("LANGSMITH_ENDPOINT", "use the http(s) URL of the LangSmith API"),
     "environments_file": ("AGENT_ENVIRONMENTS_FILE", "point it at an environments YAML file"),
@@ -37,10 +38,30 @@ SETTING_HELP: dict[str, tuple[str, str]] = {
     "dry_run": ("AGENT_DRY_RUN", "use true or false"),
     "log_level": ("LOG_LEVEL", "use one of DEBUG, INFO, WARNING, ERROR"),
     "db_pool_max": ("DB_POOL_MAX", "use a pool size between 2 and 200"),
+    "alert_webhook_token": (
+        "AGENT_ALERT_WEBHOOK_TOKEN",
+        "use a random string of at least 16 characters (python -c 'import secrets; "
+        "print(secrets.token_urlsafe(32))'), the same in Alertmanager's http_config",
+    ),
+    "alert_webhook_secret": (
+        "AGENT_ALERT_WEBHOOK_SECRET",
+        "use a random string of at least 16 characters, or unset it to skip signatures",
+    ),
+    "notifications_file": (
+        "AGENT_NOTIFICATIONS_FILE",
+        "point it at a notifications YAML file (see docs/notifications.md)",
+    ),
+    "public_url": (
+        "AGENT_PUBLIC_URL",
+        "use the http(s) URL people reach the service at, such as https://agent.example.com",
+    ),
 }
 
 
 _FIX_BY_VARIABLE = {variable: fix for variable, fix in SETTING_HELP.values()}
+
+MIN_SECRET_LENGTH = 16
+_PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "secret", "token", "password"})
 
 
 class SettingsError(Exception):
@@ -75,6 +96,8 @@ class Settings(BaseSettings):
     llm_api_key: str | None = Field(
         default=None, validation_alias=AliasChoices("LLM_API_KEY", "OPENAI_API_KEY")
     )
+    llm_timeout_s: float = Field(default=30.0, ge=1, le=600, validation_alias="LLM_TIMEOUT_S")
+    """How long one model call may take before the planner falls back to the offline one."""
     langsmith_tracing: bool = Field(
         default=False, validation_alias=AliasChoices("LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2")
     )
@@ -91,7 +114,20 @@ class Settings(BaseSettings):
     self_hosts: str = Field(default="", validation_alias="AGENT_SELF_HOSTS")
     """Comma-separated names or addresses of the agent's own hosts (always protected)."""
     dry_run: bool = Field(default=False, validation_alias="AGENT_DRY_RUN")
+    alert_webhook_token: SecretStr | None = Field(
+        default=None, validation_alias="AGENT_ALERT_WEBHOOK_TOKEN"
+    )
+    """Bearer token POST /webhook/alerts requires; unset, the endpoint refuses everything."""
+    alert_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="AGENT_ALERT_WEBHOOK_SECRET"
+    )
+    """When set, alert deliveries must also carry X-Signature-256: sha256=<HMAC of the body>."""
     """Run workflows end to end against in-memory executors: nothing real is touched."""
+    notifications_file: Path | None = Field(
+        default=None, validation_alias="AGENT_NOTIFICATIONS_FILE"
+    )
+    public_url: str = Field(default="http://127.0.0.1:8080", validation_alias="AGENT_PUBLIC_URL")
+    """The service's address as people reach it; notifications link to it."""
     replica_id: str = Field(
         default_factory=_default_replica_id, validation_alias="AGENT_REPLICA_ID"
     )
@@ -114,17 +150,31 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
 
+    @field_validator("alert_webhook_token", "alert_webhook_secret")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        secret = value.get_secret_value()
+        if secret.strip().lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError(f"{secret!r} is a placeholder, not a secret")
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(f"a secret of {len(secret)} characters is too easy to guess")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("environments_file", "principals_file")
+    @field_validator("environments_file", "principals_file", "notifications_file")
     @classmethod
     def _existing_file(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
+        if value is None:
+            return None
+        if not value.is_file():
             raise ValueError(f"file {str(value)!r} does not exist")
-        return value
+        return value.resolve()  # relative to where the service starts, like every other path
 
     @field_validator("config_dir")
     @classmethod
@@ -132,6 +182,17 @@ class Settings(BaseSettings):
         if not value.is_dir():
             raise ValueError(f"folder {str(value)!r} does not exist")
         return value.resolve()
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @property
+    def notifications_path(self) -> Path:
+        return self.notifications_file or self.config_dir / "notifications.yml"
 
     @property
     def principals_path(self) -> Path:

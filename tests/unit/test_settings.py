@@ -46,3 +46,12 @@ def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     settings = load_settings()
     assert settings.port == 9191
     assert settings.log_level == "DEBUG"
+
+
+def test_relative_files_resolve_from_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "envs.yml").write_text("version: 1\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AGENT_ENVIRONMENTS_FILE", "envs.yml")
+    assert load_settings().environments_file == tmp_path / "envs.yml"
