@@ -24,6 +24,8 @@ from shared.lib.approvals.models import ApprovalRecord, ApprovalStatus
 from shared.lib.approvals.store import ApprovalStore
 from shared.lib.errors import ConflictError
 from shared.lib.metrics import APPROVAL_EXPIRATIONS, APPROVAL_WAIT, WORKFLOW_DURATION, WORKFLOWS
+from shared.lib.notifications.models import NotificationEvent
+from shared.lib.notifications.service import Notifier
 from shared.lib.workflows.locks import WorkflowLocks
 from shared.lib.workflows.models import WorkRequest
 from shared.lib.workflows.store import TERMINAL_STATUSES, WorkflowRecord, WorkflowStore
@@ -50,6 +52,7 @@ class WorkflowEngine:
         approvals: ApprovalStore,
         workflows: WorkflowStore,
         locks: WorkflowLocks,
+        notifier: Notifier | None = None,
     ) -> None:
         self._graph = graph
         self._context = context
@@ -58,6 +61,7 @@ class WorkflowEngine:
         self._locks = locks
         self._tasks: set[asyncio.Task[None]] = set()
         self._milestones: dict[str, asyncio.Event] = {}
+        self.notifier = notifier or Notifier.silent(approvals=approvals, workflows=workflows)
         context.on_status = self._status_changed
 
     async def start(self, request: WorkRequest) -> WorkflowRecord:
@@ -128,6 +132,7 @@ class WorkflowEngine:
         )
         if record is None:
             return False
+        await self.notifier.approval_resolved(record, event=NotificationEvent.APPROVAL_WITHDRAWN)
         await self.resume_decided(approval_id)
         return True
 
@@ -136,6 +141,7 @@ class WorkflowEngine:
         expired = await self._approvals.expire_due()
         for record in expired:
             APPROVAL_EXPIRATIONS.labels(risk_level=record.risk_level).inc()
+            await self.notifier.approval_resolved(record, event=NotificationEvent.APPROVAL_EXPIRED)
             await self.resume_decided(record.id)
         return len(expired)
 
@@ -144,7 +150,11 @@ class WorkflowEngine:
         recovered = 0
         for approval_id in await self._approvals.decided_not_resumed(older_than_s=grace_s):
             recovered += await self.resume_decided(approval_id, force=True)
-        for workflow_id in await self._workflows.in_status(["planning", "running"]):
+        # A run mid-execution holds its lock, so "running" needs no grace; a workflow being
+        # created is locked only a moment after its row is written, so "planning" gets one.
+        stalled = await self._workflows.in_status(["running"])
+        stalled += await self._workflows.in_status(["planning"], idle_s=grace_s)
+        for workflow_id in stalled:
             if workflow_id in self._milestones:
                 continue  # started by this process moments ago
             self._spawn(self._drive(workflow_id, None))
@@ -227,6 +237,7 @@ class WorkflowEngine:
             WORKFLOW_DURATION.labels(status=status).observe(
                 (record.updated_at - record.created_at).total_seconds()
             )
+        await self.notifier.status_changed(workflow_id, status)
 
 
 def _run_config(

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import docker
 import httpx
@@ -26,7 +26,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 HTTP_TIMEOUT_S = 60.0
 
 
-def start_service(
+def service_process(
     *,
     tmp_path: Path,
     replica_id: str,
@@ -35,7 +35,8 @@ def start_service(
     dry_run: bool,
     sweep_interval_s: float = 0.5,
 ) -> ServiceProcess:
-    """A `serve` process of its own (data dir, log file, port) on the shared database."""
+    """A `serve` process of its own (data dir, log file, port) on the shared database; call
+    `start()` to run it."""
     data_dir = tmp_path / replica_id
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {
@@ -47,7 +48,12 @@ def start_service(
         "AGENT_REPLICA_ID": replica_id,
         "AGENT_DRY_RUN": "true" if dry_run else "false",
     }
-    return ServiceProcess(env=env, log_path=tmp_path / f"{replica_id}.log").start()
+    return ServiceProcess(env=env, log_path=tmp_path / f"{replica_id}.log")
+
+
+def stop_together(processes: Sequence[ServiceProcess]) -> None:
+    with ThreadPoolExecutor(max_workers=len(processes)) as pool:
+        list(pool.map(ServiceProcess.stop, processes))
 
 
 def write_environments(path: Path, *, docker_url: str, containers: Mapping[str, str]) -> Path:
@@ -118,9 +124,11 @@ def container_events(
     client: docker.DockerClient, *, names: Iterable[str], since: datetime, action: str
 ) -> list[dict[str, Any]]:
     """The engine's events of one action on these containers from `since` up to now."""
+    # The engine takes fractional seconds (the SDK's types say int): now, not the second before.
+    until = cast(int, f"{time.time():.6f}")
     stream = client.events(
         since=since,
-        until=f"{time.time():.6f}",  # the engine parses fractional seconds; ends the stream
+        until=until,
         filters={"type": "container", "container": sorted(names), "event": action},
         decode=True,
     )

@@ -31,7 +31,8 @@ from tests.integration.durability_support import (
     orchestrate_spread,
     per_container,
     query,
-    start_service,
+    service_process,
+    stop_together,
     workflow_statuses,
     write_environments,
 )
@@ -81,13 +82,13 @@ def test_kill_9_keeps_pending_approvals_and_never_repeats_a_started_restart(
     since = datetime.now()
     before = {c.name: started_at(c) for c in restarted}
 
-    first = start_service(
+    first = service_process(
         tmp_path=tmp_path,
         replica_id="replica-1",
         database_url=db,
         environments_file=environments,
         dry_run=False,
-    )
+    ).start()
     second: ServiceProcess | None = None
     try:
         restart_bodies = [
@@ -133,13 +134,13 @@ def test_kill_9_keeps_pending_approvals_and_never_repeats_a_started_restart(
         assert [r["status"] for r in ledger_rows(db, restart_ids)] == ["started"] * RESTARTS
         assert {c.name: started_at(c) for c in restarted} == before, "restart finished too early"
 
-        second = start_service(
+        second = service_process(
             tmp_path=tmp_path,
             replica_id="replica-2",
             database_url=db,
             environments_file=environments,
             dry_run=False,
-        )
+        ).start()
         recovered_in = time.monotonic() - killed_at
         with httpx.Client(base_url=second.base_url, headers=auth("bob"), timeout=60) as http:
             listed = http.get("/approvals/pending", params={"limit": 1000})
@@ -216,18 +217,19 @@ async def test_two_replicas_resume_each_approval_exactly_once(
     empty_database_url: str, tmp_path: Path
 ) -> None:
     db = empty_database_url
-    replicas: list[ServiceProcess] = []
+    replicas = [
+        service_process(
+            tmp_path=tmp_path,
+            replica_id=f"replica-{name}",
+            database_url=db,
+            environments_file=FIXTURES / "environments.yml",
+            dry_run=True,
+        )
+        for name in ("a", "b")
+    ]
     try:
-        for name in ("a", "b"):
-            replicas.append(
-                start_service(
-                    tmp_path=tmp_path,
-                    replica_id=f"replica-{name}",
-                    database_url=db,
-                    environments_file=FIXTURES / "environments.yml",
-                    dry_run=True,
-                )
-            )
+        for replica in replicas:
+            replica.start()
         urls = [replica.base_url for replica in replicas]
         bodies = [
             {"operation": "restart", "target": ("web", "api")[i % 2], "environment": "dev"}
@@ -285,5 +287,4 @@ async def test_two_replicas_resume_each_approval_exactly_once(
             f"{finished_in:.1f}s after the first approval"
         )
     finally:
-        for replica in replicas:
-            replica.stop()
+        stop_together(replicas)

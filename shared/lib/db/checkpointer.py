@@ -31,13 +31,14 @@ class _NoLock(asyncio.Lock):
 
 class PooledPostgresSaver(AsyncPostgresSaver):
     """An `AsyncPostgresSaver` whose checkpoint queries run concurrently, one pool connection
-    each; concurrency is bounded by the pool's `max_size`, not by a lock."""
+    each; concurrency is bounded by the pool's `max_size`, not by a lock. A drop-in for
+    `AsyncPostgresSaver(conn=pool)`."""
 
-    def __init__(self, pool: Pool, *, serde: SerializerProtocol | None = None) -> None:
-        if not isinstance(pool, AsyncConnectionPool):
+    def __init__(self, conn: Pool, *, serde: SerializerProtocol | None = None) -> None:
+        if not isinstance(conn, AsyncConnectionPool):
             raise TypeError(
-                f"PooledPostgresSaver needs an AsyncConnectionPool, not {type(pool).__name__}; "
+                f"PooledPostgresSaver needs an AsyncConnectionPool, not {type(conn).__name__}; "
                 "for one shared connection use AsyncPostgresSaver, whose lock keeps it safe"
             )
-        super().__init__(conn=pool, serde=serde)
+        super().__init__(conn=conn, serde=serde)
         self.lock = _NoLock()

@@ -15,6 +15,7 @@ from shared.lib.db.migrations import (
     apply_migrations,
     load_migrations,
     pending_migrations,
+    wait_for_advisory_lock,
 )
 from shared.lib.db.pool import Pool, open_pool
 from shared.lib.settings import Settings
@@ -71,7 +72,7 @@ async def migrate_database(database: Database) -> list[Migration]:
     for migration in applied:
         log.info("migration applied", extra={"migration": f"{migration.version:04d}"})
     async with database.pool.connection() as lock_conn:
-        await lock_conn.execute("SELECT pg_advisory_lock(%s)", (CHECKPOINT_SETUP_LOCK_ID,))
+        await wait_for_advisory_lock(lock_conn, CHECKPOINT_SETUP_LOCK_ID)
         try:
             await AsyncPostgresSaver(conn=database.pool).setup()
         finally:

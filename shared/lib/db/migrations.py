@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from dataclasses import dataclass
@@ -77,11 +78,35 @@ async def pending_migrations(
     return [m for m in migrations if m.version not in applied]
 
 
+async def wait_for_advisory_lock(
+    conn: AsyncConnection[DictRow], lock_id: int, *, timeout_s: float = 300.0
+) -> None:
+    """Poll for a session lock instead of blocking in pg_advisory_lock.
+
+    A blocked pg_advisory_lock is an open statement, and LangGraph's set-up runs
+    CREATE INDEX CONCURRENTLY, which waits for every older open statement: a replica waiting
+    for the lock held by the replica building the index would deadlock it, unseen by Postgres.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        row = await (
+            await conn.execute("SELECT pg_try_advisory_lock(%s) AS won", (lock_id,))
+        ).fetchone()
+        if row and row["won"]:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise MigrationError(
+                f"another process held schema lock {lock_id} for over {timeout_s:.0f}s; "
+                "check for a stuck migration in pg_stat_activity"
+            )
+        await asyncio.sleep(0.1)
+
+
 async def apply_migrations(
     conn: AsyncConnection[DictRow], migrations: list[Migration]
 ) -> list[Migration]:
     """Apply what is pending, each in its own transaction, under a cluster-wide lock."""
-    await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
+    await wait_for_advisory_lock(conn, MIGRATION_LOCK_ID)
     try:
         pending = await pending_migrations(conn, migrations)
         for migration in pending:

@@ -120,12 +120,17 @@ class WorkflowStore:
             ).fetchall()
         return [WorkflowEvent(**row) for row in rows]
 
-    async def in_status(self, statuses: list[str], *, limit: int = 500) -> list[str]:
+    async def in_status(
+        self, statuses: list[str], *, idle_s: float = 0.0, limit: int = 500
+    ) -> list[str]:
+        """Workflows in these statuses not updated for `idle_s` seconds, oldest first."""
         async with self._pool.connection() as conn:
             rows = await (
                 await conn.execute(
-                    "SELECT id FROM workflows WHERE status = ANY(%s) ORDER BY updated_at LIMIT %s",
-                    (statuses, limit),
+                    "SELECT id FROM workflows WHERE status = ANY(%s)"
+                    " AND updated_at < now() - make_interval(secs => %s)"
+                    " ORDER BY updated_at LIMIT %s",
+                    (statuses, idle_s, limit),
                 )
             ).fetchall()
         return [row["id"] for row in rows]
