@@ -8,14 +8,17 @@ import logging
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
+from agent_orchestrator.chat.service import ChatService
+from agent_orchestrator.chat.store import ChatStore
 from agent_orchestrator.workflows.engine import WorkflowEngine
 from graphs.context import WorkflowContext
 from graphs.workflow import build_graph
+from shared.lib.alerts.strategies import RecoveryStrategies, load_recovery_strategies
 from shared.lib.approvals.policy import ApprovalPolicy
 from shared.lib.approvals.store import ApprovalStore
 from shared.lib.catalog.loader import load_catalog
@@ -29,7 +32,12 @@ from shared.lib.executors.docker import DockerExecutor
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.executors.http import HttpExecutor
 from shared.lib.executors.ssh import SshExecutor
-from shared.lib.planning.offline import OfflinePlanner
+from shared.lib.notifications.config import load_notifications
+from shared.lib.notifications.dispatcher import NotificationDispatcher
+from shared.lib.notifications.models import NotificationsConfig
+from shared.lib.notifications.service import Notifier
+from shared.lib.planning.conversation import ConversationPlanner, OfflineConversationPlanner
+from shared.lib.planning.llm import LlmPlanner
 from shared.lib.principals import PrincipalDirectory
 from shared.lib.risk.assessor import RiskAssessor
 from shared.lib.risk.policy import RiskPolicy
@@ -55,6 +63,9 @@ class AgentConfig:
     risk: RiskPolicy
     approvals: ApprovalPolicy
     principals: PrincipalDirectory
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    recovery: RecoveryStrategies = field(default_factory=RecoveryStrategies)
+    identity: SelfIdentity = field(default_factory=SelfIdentity)
 
 
 def self_identity(settings: Settings, database_url: str | None) -> SelfIdentity:
@@ -78,17 +89,21 @@ def self_identity(settings: Settings, database_url: str | None) -> SelfIdentity:
 def load_agent_config(settings: Settings, *, database_url: str | None = None) -> AgentConfig:
     config_dir = settings.config_dir
     catalog = load_catalog(config_dir=config_dir)
+    identity = self_identity(settings, database_url or settings.database_url)
     return AgentConfig(
         catalog=catalog,
         targets=load_targets(
-            config_dir=config_dir,
-            path=settings.environments_file,
-            identity=self_identity(settings, database_url or settings.database_url),
+            config_dir=config_dir, path=settings.environments_file, identity=identity
         ),
         commands=load_command_policy(config_dir=config_dir),
         risk=RiskPolicy.load(config_dir / "hitl" / "risk_policy.yml", catalog=catalog),
         approvals=ApprovalPolicy.load(config_dir / "hitl" / "approval_policy.yml"),
         principals=PrincipalDirectory.load(settings.principals_path),
+        notifications=load_notifications(
+            settings.notifications_path, required=settings.notifications_file is not None
+        ),
+        recovery=load_recovery_strategies(config_dir=config_dir, catalog=catalog),
+        identity=identity,
     )
 
 
@@ -107,6 +122,8 @@ class AgentRuntime:
     locks: WorkflowLocks
     executors: Mapping[str, Executor]
     sweeper: asyncio.Task[None] | None = None
+    notifications: NotificationDispatcher | None = None
+    chat: ChatService | None = None
 
     async def close(self) -> None:
         if self.sweeper is not None:
@@ -114,6 +131,8 @@ class AgentRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.sweeper
         await self.engine.drain()
+        if self.notifications is not None:
+            await self.notifications.aclose()
         await self.locks.close()
         for executor in self.executors.values():
             await executor.aclose()
@@ -132,8 +151,9 @@ async def start_runtime(
     )
     approvals, workflows = ApprovalStore(database.pool), WorkflowStore(database.pool)
     ledger = ExecutionLedger(database.pool, owner=settings.replica_id)
+    planner = conversation_planner(settings, config)
     context = WorkflowContext(
-        planner=OfflinePlanner(catalog=config.catalog, resolver=config.targets),
+        planner=planner,
         assessor=RiskAssessor(policy=config.risk, catalog=config.catalog, resolver=config.targets),
         approval_rules=config.approvals,
         catalog=config.catalog,
@@ -145,12 +165,46 @@ async def start_runtime(
     locks = WorkflowLocks(database.url)
     await locks.open()
     graph = build_graph().compile(checkpointer=AsyncPostgresSaver(conn=database.pool))
-    engine = WorkflowEngine(
-        graph=graph, context=context, approvals=approvals, workflows=workflows, locks=locks
+    notifications = NotificationDispatcher(config.notifications)
+    await notifications.start()
+    notifier = Notifier(
+        dispatcher=notifications,
+        approvals=approvals,
+        workflows=workflows,
+        public_url=settings.public_url,
     )
-    runtime = AgentRuntime(config, engine, ledger, locks, executors)
+    engine = WorkflowEngine(
+        graph=graph,
+        context=context,
+        approvals=approvals,
+        workflows=workflows,
+        locks=locks,
+        notifier=notifier,
+    )
+    runtime = AgentRuntime(config, engine, ledger, locks, executors, notifications=notifications)
+    runtime.chat = ChatService(
+        store=ChatStore(database.pool),
+        engine=engine,
+        planner=planner,
+        runner=runner,
+        assessor=context.assessor,
+        history=ledger,
+        approvals=approvals,
+        catalog=config.catalog,
+    )
     runtime.sweeper = asyncio.create_task(_sweep(engine, settings.sweep_interval_s))
     return runtime
+
+
+def conversation_planner(settings: Settings, config: AgentConfig) -> ConversationPlanner:
+    """The LLM planner when an endpoint is configured, else the offline one (its fallback)."""
+    offline = OfflineConversationPlanner(catalog=config.catalog, resolver=config.targets)
+    if not settings.llm_configured:
+        return offline
+    log.info("planning with an LLM", extra={"model": settings.llm_model})
+    return LlmPlanner.from_settings(
+        settings, catalog=config.catalog, resolver=config.targets, fallback=offline
+    )
 
 
 async def _sweep(engine: WorkflowEngine, interval_s: float) -> None:

@@ -124,6 +124,9 @@ async def _decide(
     )
     record = result.approval
     APPROVAL_DECISIONS.labels(decision=decision, risk_level=record.risk_level).inc()
+    await engine.notifier.approval_decided(
+        record, decision=decision, actor=principal.name, reason=reason
+    )
     resumed = bool(result.gate) and await engine.resume_decided(approval_id)
     return DecisionView(
         approval_id=record.id,

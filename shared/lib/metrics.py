@@ -45,3 +45,9 @@ WORKFLOWS = Counter(
     "Workflows that reached a terminal status.",
     ["status"],
 )
+NOTIFICATIONS = Counter(
+    "orchestrator_notifications_total",
+    "Webhook notification deliveries by receiver (channel), event and outcome: delivered, "
+    "retried (one per retry), failed, dropped (queue full) or error (could not be built).",
+    ["channel", "event", "status"],
+)
