@@ -6,12 +6,15 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from agent_orchestrator import __version__
+from agent_orchestrator.alerts.routes import router as alerts_router
 from agent_orchestrator.approvals.routes import router as approvals_router
+from agent_orchestrator.chat.routes import router as chat_router
 from agent_orchestrator.runtime import load_agent_config, start_runtime
 from agent_orchestrator.system.middleware import RequestIdMiddleware
 from agent_orchestrator.system.routes import router as system_router
@@ -38,6 +41,8 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
         app.state.engine = runtime.engine
         app.state.ledger = runtime.ledger
         app.state.principals = runtime.config.principals
+        app.state.chat = runtime.chat
+        app.state.agent_config = runtime.config
         log.info("service started", extra={"embedded_db": database.embedded is not None})
         try:
             yield
@@ -59,10 +64,23 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
     app.include_router(system_router)
     app.include_router(workflows_router)
     app.include_router(approvals_router)
-    Instrumentator(excluded_handlers=["/metrics"]).instrument(app).expose(
-        app, include_in_schema=False
-    )
+    app.include_router(chat_router)
+    app.include_router(alerts_router)
+    _instrument(app)
     return app
+
+
+def _instrument(app: FastAPI) -> None:
+    """HTTP metrics in a registry of this app's own, exposed beside the process-wide domain
+    metrics: the instrumentator silently drops metrics already in a registry, so a second app
+    in one process (tests, benchmarks) would otherwise count nothing."""
+    http_registry = CollectorRegistry()
+    Instrumentator(excluded_handlers=["/metrics"], registry=http_registry).instrument(app)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body = generate_latest(REGISTRY) + generate_latest(http_registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
