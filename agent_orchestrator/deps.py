@@ -6,8 +6,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from agent_orchestrator.alerts.service import AlertService
 from agent_orchestrator.auth import authenticate
+from agent_orchestrator.chat.service import ChatService
+from agent_orchestrator.runtime import AgentConfig
 from agent_orchestrator.workflows.engine import WorkflowEngine
+from shared.lib.alerts import AlertStore, AlertTriage
 from shared.lib.approvals.store import ApprovalStore
 from shared.lib.db.database import Database
 from shared.lib.db.pool import Pool as PgPool
@@ -49,6 +53,31 @@ def get_ledger(request: Request) -> ExecutionLedger:
     return ledger
 
 
+def get_alert_store(request: Request) -> AlertStore:
+    return AlertStore(get_pool(request))
+
+
+def get_alerts(request: Request) -> AlertService:
+    config: AgentConfig = request.app.state.agent_config
+    triage = AlertTriage(
+        strategies=config.recovery,
+        catalog=config.catalog,
+        resolver=config.targets,
+        identity=config.identity,
+    )
+    return AlertService(
+        store=get_alert_store(request),
+        workflows=get_workflows(request),
+        engine=get_engine(request),
+        triage=triage,
+    )
+
+
+def get_chat(request: Request) -> ChatService:
+    chat: ChatService = request.app.state.chat
+    return chat
+
+
 Settings = Annotated[AgentSettings, Depends(get_settings)]
 Db = Annotated[Database, Depends(get_database)]
 Pool = Annotated[PgPool, Depends(get_pool)]
@@ -56,4 +85,7 @@ Engine = Annotated[WorkflowEngine, Depends(get_engine)]
 Approvals = Annotated[ApprovalStore, Depends(get_approvals)]
 Workflows = Annotated[WorkflowStore, Depends(get_workflows)]
 Ledger = Annotated[ExecutionLedger, Depends(get_ledger)]
+Alerts = Annotated[AlertService, Depends(get_alerts)]
+AlertRecords = Annotated[AlertStore, Depends(get_alert_store)]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+Chat = Annotated[ChatService, Depends(get_chat)]

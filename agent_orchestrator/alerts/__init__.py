@@ -1,0 +1,1 @@
+"""The Alertmanager webhook: alerts in, recovery workflows (or escalations) out."""

@@ -1,0 +1,127 @@
+"""Alertmanager's webhook payload (version 4) and the webhook's reply."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.lib.alerts import AlertRecord
+
+# Alertmanager sends this for an alert that has not ended yet.
+NO_END = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
+
+Outcome = Literal["workflow_started", "duplicate", "escalated", "ignored", "resolved", "withdrawn"]
+
+
+class AlertmanagerAlert(BaseModel):
+    """One alert of a notification; fields Alertmanager adds beyond these are ignored."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime = Field(alias="startsAt")
+    ends_at: datetime | None = Field(default=None, alias="endsAt")
+    fingerprint: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    generator_url: str | None = Field(default=None, alias="generatorURL")
+
+    @property
+    def alertname(self) -> str:
+        return self.labels.get("alertname", "")
+
+    @property
+    def ended_at(self) -> datetime | None:
+        if self.ends_at is None or self.ends_at <= NO_END:
+            return None
+        return self.ends_at
+
+
+class AlertmanagerPayload(BaseModel):
+    """A webhook notification: one group of alerts sharing `groupLabels`."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    version: Literal["4"]
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    group_key: str = Field(default="", alias="groupKey")
+    truncated_alerts: int = Field(default=0, ge=0, alias="truncatedAlerts")
+    alerts: list[AlertmanagerAlert] = Field(max_length=1000)
+
+
+class AlertOutcome(BaseModel):
+    """What the agent did about one alert of the notification."""
+
+    fingerprint: str
+    alertname: str
+    status: Literal["firing", "resolved"]
+    outcome: Outcome
+    alert_id: int
+    received: int
+    """How many notifications this alert episode has had, this one included."""
+    workflow_id: str | None = None
+    workflow_status: str | None = None
+    approval_id: UUID | None = None
+    strategy: str | None = None
+    target: str | None = None
+    environment: str | None = None
+    reason: str | None = None
+
+
+class WebhookReply(BaseModel):
+    received: int
+    started: int
+    duplicates: int
+    escalated: int
+    ignored: int
+    resolved: int
+    withdrawn: int
+    alerts: list[AlertOutcome]
+
+    @classmethod
+    def of(cls, outcomes: list[AlertOutcome]) -> WebhookReply:
+        def count(*names: str) -> int:
+            return sum(1 for o in outcomes if o.outcome in names)
+
+        return cls(
+            received=len(outcomes),
+            started=count("workflow_started"),
+            duplicates=count("duplicate"),
+            escalated=count("escalated"),
+            ignored=count("ignored"),
+            resolved=count("resolved", "withdrawn"),
+            withdrawn=count("withdrawn"),
+            alerts=outcomes,
+        )
+
+
+class AlertView(BaseModel):
+    """An alert episode as recorded: what the agent did, repeats, resolution and notes."""
+
+    id: int
+    fingerprint: str
+    alertname: str
+    status: str
+    action: str
+    reason: str | None
+    strategy: str | None
+    target: str | None
+    environment: str | None
+    labels: dict[str, str]
+    workflow_id: str | None
+    workflow_status: str | None
+    approval_id: UUID | None
+    received: int
+    starts_at: datetime
+    first_seen: datetime
+    last_seen: datetime
+    resolved_at: datetime | None
+    notes: list[dict[str, object]]
+
+    @classmethod
+    def of(cls, record: AlertRecord) -> AlertView:
+        return cls.model_validate(record.model_dump(exclude={"annotations"}))

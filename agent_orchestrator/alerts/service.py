@@ -1,0 +1,252 @@
+"""Alertmanager deliveries: check who sent them, start at most one recovery workflow per alert,
+escalate alerts about the agent itself, and withdraw a pending approval once its alert resolves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from typing import Any
+
+from prometheus_client import Counter
+
+from agent_orchestrator.alerts.schemas import (
+    AlertmanagerAlert,
+    AlertmanagerPayload,
+    AlertOutcome,
+    Outcome,
+    WebhookReply,
+)
+from agent_orchestrator.workflows.engine import WorkflowEngine
+from shared.lib.alerts import (
+    AlertFacts,
+    AlertNotice,
+    AlertRecord,
+    AlertStore,
+    AlertTriage,
+    RecoveryDecision,
+)
+from shared.lib.errors import ConflictError, DomainError
+from shared.lib.settings import Settings
+from shared.lib.workflows.models import WorkRequest
+from shared.lib.workflows.store import WorkflowStore
+
+log = logging.getLogger(__name__)
+
+REQUESTER = "alertmanager"
+"""Who asks for alert-driven work; not a principal, so it can never approve anything."""
+SIGNATURE_HEADER = "X-Signature-256"
+
+ALERT_NOTIFICATIONS = Counter(
+    "orchestrator_alert_notifications_total",
+    "Alerts received on the webhook, by alert status and what the agent did.",
+    ["status", "outcome"],
+)
+
+
+class WebhookAuthError(DomainError):
+    status_code = 401
+
+
+class WebhookDisabledError(DomainError):
+    status_code = 503
+
+
+def verify_delivery(
+    *, settings: Settings, authorization: str | None, signature: str | None, body: bytes
+) -> None:
+    """Accept only the configured bearer token and, with a secret set, a valid body signature."""
+    token = settings.alert_webhook_token
+    if token is None:
+        raise WebhookDisabledError(
+            "the alert webhook is off: set AGENT_ALERT_WEBHOOK_TOKEN on the agent and the same "
+            "value as `credentials` under the webhook's http_config.authorization in Alertmanager"
+        )
+    scheme, _, presented = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not _same(presented.strip(), token.get_secret_value()):
+        raise WebhookAuthError(
+            "missing or wrong bearer token; send 'Authorization: Bearer <token>' with the value "
+            "of AGENT_ALERT_WEBHOOK_TOKEN"
+        )
+    secret = settings.alert_webhook_secret
+    if secret is None:
+        return
+    digest = hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
+    if not signature or not _same(signature.strip().lower(), f"sha256={digest}"):
+        raise WebhookAuthError(
+            f"missing or wrong {SIGNATURE_HEADER}; send 'sha256=<hex HMAC-SHA256 of the raw "
+            "body keyed with AGENT_ALERT_WEBHOOK_SECRET>'"
+        )
+
+
+class AlertService:
+    """Turns each alert of a notification into a workflow, an escalation or a recorded no-op."""
+
+    def __init__(
+        self,
+        *,
+        store: AlertStore,
+        workflows: WorkflowStore,
+        engine: WorkflowEngine,
+        triage: AlertTriage,
+    ) -> None:
+        self._store = store
+        self._workflows = workflows
+        self._engine = engine
+        self._triage = triage
+
+    async def receive(
+        self, payload: AlertmanagerPayload, *, request_id: str | None
+    ) -> WebhookReply:
+        """Handle every alert of the notification, in order; the reply says what happened."""
+        outcomes: list[AlertOutcome] = []
+        for alert in payload.alerts:
+            if alert.status == "firing":
+                outcome = await self._firing(alert, request_id=request_id)
+            else:
+                outcome = await self._resolved(alert)
+            ALERT_NOTIFICATIONS.labels(status=alert.status, outcome=outcome.outcome).inc()
+            outcomes.append(outcome)
+        return WebhookReply.of(outcomes)
+
+    async def _firing(self, alert: AlertmanagerAlert, *, request_id: str | None) -> AlertOutcome:
+        decision = self._triage.decide(AlertFacts(alertname=alert.alertname, labels=alert.labels))
+        recorded = await self._store.record_firing(_notice(alert), decision)
+        record = recorded.record
+        if not recorded.fresh:
+            return _outcome(alert, record, "duplicate", reason=record.reason)
+        if decision.action != "workflow":
+            log.warning(
+                "alert not acted on",
+                extra={"alert": alert.alertname, "action": decision.action},
+            )
+            return _outcome(alert, record, decision.action, reason=decision.reason)
+        try:
+            workflow = await self._engine.start(_work_request(alert, decision, record, request_id))
+        except Exception:
+            await self._store.forget(record.id)  # let Alertmanager's retry start it again
+            raise
+        approval_id = workflow.approval_id if workflow.status == "awaiting_approval" else None
+        record = await self._store.attach_workflow(
+            record.id,
+            workflow_id=workflow.id,
+            approval_id=approval_id,
+            note=f"workflow {workflow.id} started; it is {workflow.status}",
+        )
+        if record.status == "resolved":  # the resolution overtook the start
+            await self._settle(record)
+        return _outcome(
+            alert,
+            record,
+            "workflow_started",
+            workflow_status=workflow.status,
+            reason=workflow.error,
+        )
+
+    async def _resolved(self, alert: AlertmanagerAlert) -> AlertOutcome:
+        recorded = await self._store.record_resolved(_notice(alert))
+        record = recorded.record
+        if not recorded.fresh:
+            return _outcome(alert, record, "duplicate", reason="already recorded as resolved")
+        if record.workflow_id is None:
+            reason = record.reason
+            if record.action == "workflow":  # the firing delivery is still starting it
+                reason = "its workflow is still starting; the approval is withdrawn once asked"
+            return _outcome(alert, record, "resolved", reason=reason)
+        withdrawn, note = await self._settle(record)
+        return _outcome(alert, record, "withdrawn" if withdrawn else "resolved", reason=note)
+
+    async def _settle(self, record: AlertRecord) -> tuple[bool, str]:
+        """After a resolution: withdraw the workflow's approval if nobody has decided yet."""
+        assert record.workflow_id is not None
+        workflow = await self._workflows.get(record.workflow_id)
+        withdrawn = False
+        if workflow.status == "awaiting_approval" and workflow.approval_id is not None:
+            reason = (
+                f"alert {record.alertname} resolved before anyone decided; the recovery is no "
+                "longer needed"
+            )
+            try:
+                withdrawn = await self._engine.withdraw(
+                    workflow.approval_id, actor=REQUESTER, reason=reason
+                )
+            except ConflictError as exc:
+                note = f"approval {workflow.approval_id} was not withdrawn: {exc}"
+            else:
+                note = f"approval {workflow.approval_id} withdrawn: {reason}"
+        elif workflow.terminal:
+            note = f"workflow {workflow.id} had already ended {workflow.status}"
+        else:
+            note = f"workflow {workflow.id} is {workflow.status}; it is left to finish"
+        await self._store.note(record.id, note)
+        return withdrawn, note
+
+
+def _notice(alert: AlertmanagerAlert) -> AlertNotice:
+    return AlertNotice(
+        fingerprint=alert.fingerprint,
+        alertname=alert.alertname,
+        labels=alert.labels,
+        annotations=alert.annotations,
+        starts_at=alert.starts_at,
+        ends_at=alert.ended_at,
+    )
+
+
+def _work_request(
+    alert: AlertmanagerAlert,
+    decision: RecoveryDecision,
+    record: AlertRecord,
+    request_id: str | None,
+) -> WorkRequest:
+    """The strategy's steps and the alert's identity; no free text from the alert goes in.
+
+    An LLM could later add a summary for approvers here, as data beside the plan; the steps
+    stay the strategy's.
+    """
+    context: dict[str, Any] = {
+        "alert_id": record.id,
+        "fingerprint": alert.fingerprint,
+        "alertname": alert.alertname,
+        "labels": alert.labels,
+        "starts_at": alert.starts_at.isoformat(),
+        "strategy": decision.strategy,
+    }
+    return WorkRequest(
+        source="alert",
+        requester=REQUESTER,
+        steps=list(decision.steps),
+        environment=decision.environment,
+        alert=context,
+        request_id=request_id,
+    )
+
+
+def _outcome(
+    alert: AlertmanagerAlert,
+    record: AlertRecord,
+    outcome: Outcome,
+    *,
+    workflow_status: str | None = None,
+    reason: str | None = None,
+) -> AlertOutcome:
+    return AlertOutcome(
+        fingerprint=alert.fingerprint,
+        alertname=alert.alertname,
+        status=alert.status,
+        outcome=outcome,
+        alert_id=record.id,
+        received=record.received,
+        workflow_id=record.workflow_id,
+        workflow_status=workflow_status or record.workflow_status,
+        approval_id=record.approval_id,
+        strategy=record.strategy,
+        target=record.target,
+        environment=record.environment,
+        reason=reason,
+    )
+
+
+def _same(presented: str, expected: str) -> bool:
+    return hmac.compare_digest(presented.encode(), expected.encode())
