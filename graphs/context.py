@@ -19,7 +19,8 @@ from shared.lib.workflows.store import WorkflowStore
 
 
 class Planner(Protocol):
-    def plan(self, request: WorkRequest) -> Plan: ...
+    # Async: an LLM planner waits on the network; the offline one is wrapped to match.
+    async def plan(self, request: WorkRequest) -> Plan: ...
 
 
 class MutationHistory(Protocol):
