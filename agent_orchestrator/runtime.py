@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-
 from agent_orchestrator.chat.service import ChatService
 from agent_orchestrator.chat.store import ChatStore
 from agent_orchestrator.workflows.engine import WorkflowEngine
@@ -24,6 +22,7 @@ from shared.lib.approvals.store import ApprovalStore
 from shared.lib.catalog.loader import load_catalog
 from shared.lib.catalog.models import Catalog
 from shared.lib.commands.policy import CommandPolicy, load_command_policy
+from shared.lib.db.checkpointer import PooledPostgresSaver
 from shared.lib.db.database import Database
 from shared.lib.execution.ledger import ExecutionLedger
 from shared.lib.execution.protocol import Executor
@@ -164,7 +163,7 @@ async def start_runtime(
     )
     locks = WorkflowLocks(database.url)
     await locks.open()
-    graph = build_graph().compile(checkpointer=AsyncPostgresSaver(conn=database.pool))
+    graph = build_graph().compile(checkpointer=PooledPostgresSaver(conn=database.pool))
     notifications = NotificationDispatcher(config.notifications)
     await notifications.start()
     notifier = Notifier(

@@ -8,12 +8,10 @@ from uuid import UUID
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
+from agent_orchestrator.approvals.service import DecisionView, decide
 from agent_orchestrator.deps import Approvals, CurrentPrincipal, Engine
 from shared.lib.approvals.models import ApprovalRecord, Decision
-from shared.lib.approvals.store import ApprovalStore
 from shared.lib.errors import ForbiddenError
-from shared.lib.metrics import APPROVAL_DECISIONS
-from shared.lib.principals import Principal
 from shared.lib.workflows.models import Plan
 
 router = APIRouter(tags=["approvals"])
@@ -33,15 +31,6 @@ class ApproveBody(BaseModel):
 
 class RejectBody(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
-
-
-class DecisionView(BaseModel):
-    approval_id: UUID
-    workflow_id: str
-    status: str
-    approvals_received: int
-    required_approvals: int
-    resumed: bool
 
 
 @router.get("/approvals/pending")
@@ -79,7 +68,7 @@ async def approve(
     """Approve (or, with `plan`, edit) a pending request."""
     body = body or ApproveBody()
     decision: Decision = "edit" if body.plan is not None else "approve"
-    return await _decide(
+    return await decide(
         approvals,
         engine,
         principal,
@@ -100,42 +89,7 @@ async def reject(
     engine: Engine,
 ) -> DecisionView:
     """Reject a pending request; a reason is required."""
-    return await _decide(approvals, engine, principal, approval_id, "reject", body.reason)
-
-
-async def _decide(
-    approvals: ApprovalStore,
-    engine: Engine,
-    principal: Principal,
-    approval_id: UUID,
-    decision: Decision,
-    reason: str | None,
-    plan: Plan | None = None,
-    plan_hash: str | None = None,
-) -> DecisionView:
-    result = await approvals.decide(
-        approval_id=approval_id,
-        actor=principal.name,
-        roles=principal.roles,
-        decision=decision,
-        reason=reason,
-        plan=plan,
-        expected_plan_hash=plan_hash,
-    )
-    record = result.approval
-    APPROVAL_DECISIONS.labels(decision=decision, risk_level=record.risk_level).inc()
-    await engine.notifier.approval_decided(
-        record, decision=decision, actor=principal.name, reason=reason
-    )
-    resumed = bool(result.gate) and await engine.resume_decided(approval_id)
-    return DecisionView(
-        approval_id=record.id,
-        workflow_id=record.workflow_id,
-        status=record.status,
-        approvals_received=record.approvals_received,
-        required_approvals=record.required_approvals,
-        resumed=resumed,
-    )
+    return await decide(approvals, engine, principal, approval_id, "reject", body.reason)
 
 
 class ExpiryView(BaseModel):

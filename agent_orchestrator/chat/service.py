@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from agent_orchestrator.approvals.service import decide as decide_approval
 from agent_orchestrator.chat import replies
 from agent_orchestrator.chat.phrases import DecisionRequest, asks_for_pending, decision_in
 from agent_orchestrator.chat.schemas import (
@@ -316,9 +317,6 @@ class ChatService:
         return record, approval
 
     async def _decide(self, turn: _Turn, request: DecisionRequest) -> ChatReply:
-        # Imported here: the approval routes import deps, which imports this module.
-        from agent_orchestrator.approvals.routes import _decide as decide_approval
-
         approval_id = request.approval_id or turn.context.pending_approval_id
         if approval_id is None:
             return await self._which_approval(turn)

@@ -63,9 +63,8 @@ async def pool(database_url: str) -> AsyncIterator[Pool]:
 
 async def test_interrupt_and_resume_round_trip_through_postgres(pool: Pool) -> None:
     config = _thread()
-    paused = await _graph().compile(checkpointer=PooledPostgresSaver(pool)).ainvoke(
-        {}, config, durability="sync"
-    )
+    graph = _graph().compile(checkpointer=PooledPostgresSaver(pool))
+    paused = await graph.ainvoke({}, config, durability="sync")
     assert paused["__interrupt__"][0].value == {"plan": "restart web"}
 
     # A fresh saver and graph, as after a restart: the pause must come from Postgres.
