@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from fastapi.testclient import TestClient
 
 T = TypeVar("T")
 
@@ -38,3 +40,33 @@ def wait_for(
         time.sleep(interval_s)
         value = probe()
     return value
+
+
+def orchestrate(api: TestClient, body: dict[str, Any], *, who: str = "alice") -> dict[str, Any]:
+    """POST /orchestrate, asserting it was accepted; the started workflow's view."""
+    response = api.post("/orchestrate", json=body, headers=auth(who))
+    assert response.status_code == 201, response.text
+    started: dict[str, Any] = response.json()
+    return started
+
+
+def workflow(api: TestClient, workflow_id: str) -> dict[str, Any]:
+    response = api.get(f"/workflows/{workflow_id}", headers=auth("alice"))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def approval(api: TestClient, approval_id: str) -> dict[str, Any]:
+    response = api.get(f"/approvals/{approval_id}", headers=auth("bob"))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def wait_status(api: TestClient, workflow_id: str, status: str) -> dict[str, Any]:
+    return wait_for(
+        lambda: workflow(api, workflow_id),
+        until=lambda w: w["status"] == status,
+        what=f"workflow {workflow_id} {status}",
+    )

@@ -11,7 +11,6 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from shared.lib.executors.fake import FakeExecutor
-from tests.helpers import auth, wait_for
 
 TOKEN = "test-alert-token-0123456789abcdef"
 
@@ -68,21 +67,6 @@ def delivered(api: TestClient, *alerts: dict[str, Any]) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-def workflow(api: TestClient, workflow_id: str) -> dict[str, Any]:
-    response = api.get(f"/workflows/{workflow_id}", headers=auth("alice"))
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def wait_status(api: TestClient, workflow_id: str, status: str) -> dict[str, Any]:
-    return wait_for(
-        lambda: workflow(api, workflow_id),
-        until=lambda w: w["status"] == status,
-        what=f"workflow {workflow_id} {status}",
-    )
 
 
 def alert_rows(database_url: str, fingerprint: str) -> list[dict[str, Any]]:

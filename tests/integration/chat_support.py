@@ -16,7 +16,7 @@ from shared.lib.catalog import Catalog, load_catalog
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.planning.llm import PLAN_TOOL
 from shared.lib.settings import load_settings
-from tests.helpers import auth, wait_for
+from tests.helpers import auth
 from tests.testbed.openai_stub import OpenAIStub
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -106,21 +106,6 @@ def step(
 
 def script_plan(stub: OpenAIStub, arguments: dict[str, Any] | str) -> None:
     stub.reply_tool_call(PLAN_TOOL, arguments)
-
-
-def workflow(api: TestClient, workflow_id: str) -> dict[str, Any]:
-    response = api.get(f"/workflows/{workflow_id}", headers=auth("alice"))
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def wait_status(api: TestClient, workflow_id: str, status: str) -> dict[str, Any]:
-    return wait_for(
-        lambda: workflow(api, workflow_id),
-        until=lambda w: w["status"] == status,
-        what=f"workflow {workflow_id} {status}",
-    )
 
 
 def tool_messages(request: dict[str, Any]) -> list[str]:

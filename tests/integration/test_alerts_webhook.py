@@ -24,7 +24,7 @@ from shared.lib.db.pool import open_pool
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.settings import load_settings
 from shared.lib.workflows.store import WorkflowStore
-from tests.helpers import auth
+from tests.helpers import auth, wait_status, workflow
 from tests.integration.alerts_support import (
     TOKEN,
     alert,
@@ -33,8 +33,6 @@ from tests.integration.alerts_support import (
     delivered,
     notification,
     restarts,
-    wait_status,
-    workflow,
     workflows_for,
 )
 from tests.unit.test_alert_injection import CORPUS, SELF_HOST

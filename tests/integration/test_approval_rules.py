@@ -20,7 +20,7 @@ from agent_orchestrator.app import create_app
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.settings import load_settings
 from shared.lib.workflows.models import Plan
-from tests.helpers import auth, wait_for
+from tests.helpers import approval, auth, orchestrate, wait_for, wait_status, workflow
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
@@ -80,35 +80,6 @@ def config_with_tier(tmp_path: Path, tier: str, **changes: Any) -> Path:
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def orchestrate(api: TestClient, body: dict[str, Any], *, who: str = "alice") -> dict[str, Any]:
-    response = api.post("/orchestrate", json=body, headers=auth(who))
-    assert response.status_code == 201, response.text
-    started: dict[str, Any] = response.json()
-    return started
-
-
-def workflow(api: TestClient, workflow_id: str) -> dict[str, Any]:
-    response = api.get(f"/workflows/{workflow_id}", headers=auth("alice"))
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def approval(api: TestClient, approval_id: str) -> dict[str, Any]:
-    response = api.get(f"/approvals/{approval_id}", headers=auth("bob"))
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def wait_status(api: TestClient, workflow_id: str, status: str) -> dict[str, Any]:
-    return wait_for(
-        lambda: workflow(api, workflow_id),
-        until=lambda w: w["status"] == status,
-        what=f"workflow {workflow_id} {status}",
-    )
 
 
 def rules_fired(risk: dict[str, Any]) -> set[str]:

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.planning.llm import PLAN_TOOL
-from tests.helpers import auth
+from tests.helpers import auth, wait_status
 from tests.integration.chat_support import (
     all_calls,
     catalog,
@@ -23,7 +23,6 @@ from tests.integration.chat_support import (
     step,
     stream,
     tool_messages,
-    wait_status,
 )
 from tests.testbed.openai_stub import OpenAIStub
 

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shared.lib.executors.fake import FakeExecutor
+from tests.helpers import workflow
 from tests.integration.chat_support import (
     all_calls,
     catalog,
@@ -24,7 +25,6 @@ from tests.integration.chat_support import (
     script_plan,
     step,
     tool_messages,
-    workflow,
 )
 from tests.testbed.openai_stub import OpenAIStub
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,7 +11,7 @@ from fastapi.testclient import TestClient
 from agent_orchestrator.app import create_app
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.settings import load_settings
-from tests.helpers import auth, wait_for
+from tests.helpers import auth, wait_status
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
@@ -34,21 +33,6 @@ def api(database_url: str, tmp_path: Path, fakes: dict[str, FakeExecutor]) -> It
     )
     with TestClient(create_app(settings, executors=fakes)) as client:
         yield client
-
-
-def workflow(api: TestClient, workflow_id: str) -> dict[str, Any]:
-    response = api.get(f"/workflows/{workflow_id}", headers=auth("alice"))
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def wait_status(api: TestClient, workflow_id: str, status: str) -> dict[str, Any]:
-    return wait_for(
-        lambda: workflow(api, workflow_id),
-        until=lambda w: w["status"] == status,
-        what=f"workflow {workflow_id} {status}",
-    )
 
 
 def test_restart_on_prod_waits_for_an_approver_and_runs_once(
