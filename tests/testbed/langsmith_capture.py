@@ -11,16 +11,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from email import policy
 from email.parser import BytesParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 import zstandard
+
+from tests.testbed.loopback_server import LoopbackServer
 
 RunDict = dict[str, Any]
 
 
-class LangSmithCapture:
+class LangSmithCapture(LoopbackServer):
     """An HTTP server on 127.0.0.1 (a free port) in a thread; `runs()` is what it was sent."""
 
     def __init__(self) -> None:
@@ -28,36 +29,7 @@ class LangSmithCapture:
         self._operations: list[tuple[str, RunDict]] = []  # ("post" | "patch", run fields)
         self.requests: list[tuple[str, str]] = []
         self.errors: list[str] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="langsmith-capture", daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().__init__(_handler_for(self), name="langsmith-capture")
 
     def runs(self) -> dict[str, RunDict]:
         """Every run received, by id: its post merged with later patches (metadata unioned)."""

@@ -11,9 +11,10 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from tests.testbed.loopback_server import LoopbackServer
 
 COMPLETION_PATHS = ("/v1/chat/completions", "/chat/completions")
 
@@ -29,7 +30,7 @@ class ScriptedCompletion:
     delay_s: float = 0.0
 
 
-class OpenAIStub:
+class OpenAIStub(LoopbackServer):
     """An HTTP server on 127.0.0.1 (a free port) in a thread. Unscripted requests get a 500."""
 
     def __init__(self) -> None:
@@ -37,37 +38,12 @@ class OpenAIStub:
         self._script: deque[ScriptedCompletion] = deque()
         self._requests: list[dict[str, Any]] = []
         self._calls = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="openai-stub", daemon=True
-        )
+        super().__init__(_handler_for(self), name="openai-stub")
 
     @property
     def base_url(self) -> str:
         """What LLM_BASE_URL should be: the server's /v1, as OpenAI's own URL has it."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        return f"{self.url}/v1"
 
     # -- scripting -------------------------------------------------------------------------
 
