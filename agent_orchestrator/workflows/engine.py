@@ -80,13 +80,13 @@ class WorkflowEngine:
             "request": request.model_dump(mode="json"),
         }
         task = self._spawn(self._drive(workflow_id, graph_input, request_id=request.request_id))
+        reached = asyncio.ensure_future(milestone.wait())
         try:
             await asyncio.wait(
-                [task, asyncio.ensure_future(milestone.wait())],
-                timeout=START_WAIT_S,
-                return_when=asyncio.FIRST_COMPLETED,
+                [task, reached], timeout=START_WAIT_S, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
+            reached.cancel()
             self._milestones.pop(workflow_id, None)
         return await self._workflows.get(workflow_id)
 
@@ -111,8 +111,6 @@ class WorkflowEngine:
     async def resume(self, workflow_id: str) -> str:
         """POST /resume: continue a stopped workflow; idempotent. Says what it did."""
         record = await self._workflows.get(workflow_id)
-        if record.terminal:
-            return f"already {record.status}"
         if record.status == "awaiting_approval" and record.approval_id is not None:
             approval = await self._approvals.get(record.approval_id)
             if gate_decision(approval) is None:
@@ -122,6 +120,13 @@ class WorkflowEngine:
                 )
             await self.resume_decided(record.approval_id, force=True)
             return "resuming after decision"
+        # A run that died with an internal error is marked failed but its checkpoint still has
+        # steps to run; a workflow that ended in its report node has none.
+        snapshot = await self._graph.aget_state(
+            _run_config(workflow_id, request_id=None, approval_id=None)
+        )
+        if snapshot.values and not snapshot.next:
+            return f"already {record.status}"
         self._spawn(self._drive(workflow_id, None))
         return "resuming"
 

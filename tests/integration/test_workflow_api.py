@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agent_orchestrator.app import create_app
+from shared.lib.execution.models import ExecutionResult, OperationCall
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.settings import load_settings
 from tests.helpers import auth, wait_status
@@ -103,3 +104,59 @@ def test_reject_needs_a_reason_and_stops_the_workflow(
 def test_missing_or_unknown_key_is_401(api: TestClient) -> None:
     assert api.get("/approvals/pending").status_code == 401
     assert api.get("/approvals/pending", headers={"X-API-Key": "nope"}).status_code == 401
+
+
+class ExplodingHealthExecutor(FakeExecutor):
+    """A fake whose `health` raises while `explode` is set: a bug inside the process."""
+
+    explode = False
+
+    async def execute(self, call: OperationCall) -> ExecutionResult:
+        if self.explode and call.operation == "health":
+            raise RuntimeError("health probe crashed")
+        return await super().execute(call)
+
+
+def test_resume_is_idempotent_and_refuses_an_undecided_approval(api: TestClient) -> None:
+    started = api.post(
+        "/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice")
+    ).json()
+    early = api.post(f"/resume/{started['workflow_id']}", headers=auth("alice"))
+    assert early.status_code == 409
+    assert "approve or reject it first" in early.json()["detail"]
+
+    api.post(f"/approve/{started['approval_id']}", headers=auth("bob"))
+    wait_status(api, started["workflow_id"], "completed")
+    again = api.post(f"/resume/{started['workflow_id']}", headers=auth("alice"))
+    assert again.status_code == 202
+    assert again.json()["outcome"] == "already completed"
+
+
+def test_resume_continues_a_run_that_failed_inside_the_process(
+    database_url: str, tmp_path: Path
+) -> None:
+    docker = ExplodingHealthExecutor(kind="docker")
+    fakes = {"docker": docker, "ssh": FakeExecutor(kind="ssh"), "http": FakeExecutor(kind="http")}
+    settings = load_settings(
+        DATABASE_URL=database_url,
+        AGENT_CONFIG_DIR=CONFIG_DIR,
+        AGENT_DATA_DIR=tmp_path,
+        AGENT_ENVIRONMENTS_FILE=FIXTURES / "environments.yml",
+    )
+    with TestClient(create_app(settings, executors=fakes)) as api:
+        started = api.post(
+            "/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice")
+        ).json()
+        docker.explode = True  # verification will crash after the restart ran
+        api.post(f"/approve/{started['approval_id']}", headers=auth("bob"))
+        failed = wait_status(api, started["workflow_id"], "failed")
+        assert "internal error" in failed["error"]
+        assert docker.target("web").restart_count == 1
+
+        docker.explode = False
+        resumed = api.post(f"/resume/{started['workflow_id']}", headers=auth("alice"))
+        assert resumed.status_code == 202
+        assert resumed.json()["outcome"] == "resuming"
+        done = wait_status(api, started["workflow_id"], "completed")
+    assert docker.target("web").restart_count == 1  # the ledger kept the restart from re-running
+    assert [e["status"] for e in done["executions"]] == ["ok"]
