@@ -67,9 +67,13 @@ def postgres_server() -> Iterator[PostgresServer]:
             server.embedded.cleanup()  # type: ignore[attr-defined]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def database_url(postgres_server: PostgresServer) -> Iterator[str]:
-    """One throwaway database for the whole run, migrated by the first app that opens it."""
+    """A throwaway database of this test's own, migrated by the first app that opens it.
+
+    Per test, not per run: the flap breaker and the listings read history, so one test's
+    workflows must not change another's risk tier.
+    """
     url = postgres_server.create_database()
     yield url
     postgres_server.drop_database(url)
