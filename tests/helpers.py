@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from fastapi.testclient import TestClient
 
 T = TypeVar("T")
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO / "config"
+FIXTURES = REPO / "tests" / "fixtures"
 
 KEYS = {
     "alice": "demo-operator-key",

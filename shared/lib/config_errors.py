@@ -92,6 +92,17 @@ class YamlDocument:
             problem, path=self.path, line=self.line_of(at), field=format_field(at), fix=fix
         )
 
+    def require_unique(
+        self, keys: Sequence[str], *, section: str, field: str, problem: str, fix: str
+    ) -> None:
+        """Refuse the second occurrence of a key in the list `section`, naming its line;
+        `problem` may name the key as `{key}`."""
+        seen: set[str] = set()
+        for index, key in enumerate(keys):
+            if key in seen:
+                raise self.error(problem.format(key=key), at=(section, index, field), fix=fix)
+            seen.add(key)
+
     def validate(self, model: type[ModelT], *, context: str) -> ModelT:
         """Validate the data into `model`; any problem becomes a ConfigError with its line."""
         try:

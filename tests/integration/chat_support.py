@@ -16,11 +16,8 @@ from shared.lib.catalog import Catalog, load_catalog
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.planning.llm import PLAN_TOOL
 from shared.lib.settings import load_settings
-from tests.helpers import auth
+from tests.helpers import CONFIG_DIR, FIXTURES, auth
 from tests.testbed.openai_stub import OpenAIStub
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 
 def fake_executors() -> dict[str, FakeExecutor]:

@@ -18,11 +18,9 @@ import yaml
 from psycopg.rows import dict_row
 
 from shared.lib.workflows.store import TERMINAL_STATUSES
-from tests.helpers import auth
+from tests.helpers import CONFIG_DIR, auth
 from tests.testbed.service import ServiceProcess
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 HTTP_TIMEOUT_S = 60.0
 
 

@@ -24,7 +24,7 @@ from shared.lib.db.pool import open_pool
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.settings import load_settings
 from shared.lib.workflows.store import WorkflowStore
-from tests.helpers import auth, wait_status, workflow
+from tests.helpers import CONFIG_DIR, FIXTURES, auth, wait_status, workflow
 from tests.integration.alerts_support import (
     TOKEN,
     alert,
@@ -38,8 +38,6 @@ from tests.integration.alerts_support import (
 from tests.unit.test_alert_injection import CORPUS, SELF_HOST
 from tests.unit.test_alert_injection import payload as injection_payload
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 SECRET = "test-alert-hmac-secret-0123456789"
 # The agent's own container in these tests: the fixtures' dev/api service runs in it.
 SELF_CONTAINER = "dev-api"

@@ -20,10 +20,16 @@ from agent_orchestrator.app import create_app
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.settings import load_settings
 from shared.lib.workflows.models import Plan
-from tests.helpers import approval, auth, orchestrate, wait_for, wait_status, workflow
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+from tests.helpers import (
+    CONFIG_DIR,
+    FIXTURES,
+    approval,
+    auth,
+    orchestrate,
+    wait_for,
+    wait_status,
+    workflow,
+)
 
 StartApi = Callable[..., TestClient]
 

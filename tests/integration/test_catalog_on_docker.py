@@ -19,11 +19,10 @@ from shared.lib.execution.models import ExecutionResult, ExecutionStatus, Operat
 from shared.lib.execution.runner import OperationRunner
 from shared.lib.executors.docker import DockerExecutor
 from shared.lib.targets import load_targets
+from tests.helpers import CONFIG_DIR
 from tests.testbed.docker_fixtures import ContainerFactory
 
 pytestmark = pytest.mark.docker
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 
 class CountingDockerExecutor(DockerExecutor):

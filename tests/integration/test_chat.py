@@ -16,7 +16,6 @@ from tests.integration.chat_support import (
     all_calls,
     catalog,
     chat_api,
-    fake_executors,
     plan_call,
     say,
     script_plan,
@@ -27,17 +26,6 @@ from tests.integration.chat_support import (
 from tests.testbed.openai_stub import OpenAIStub
 
 SLOW_API = "the api looks slow, check it and restart it if needed"
-
-
-@pytest.fixture
-def fakes() -> dict[str, FakeExecutor]:
-    return fake_executors()
-
-
-@pytest.fixture
-def stub() -> Iterator[OpenAIStub]:
-    with OpenAIStub() as server:
-        yield server
 
 
 @pytest.fixture

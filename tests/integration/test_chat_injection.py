@@ -18,7 +18,6 @@ from tests.integration.chat_support import (
     all_calls,
     catalog,
     chat_api,
-    fake_executors,
     mutating_calls,
     plan_call,
     say,
@@ -174,17 +173,6 @@ WITH_MODEL = [
         model_requests=0,
     ),
 ]
-
-
-@pytest.fixture
-def fakes() -> dict[str, FakeExecutor]:
-    return fake_executors()
-
-
-@pytest.fixture
-def stub() -> Iterator[OpenAIStub]:
-    with OpenAIStub() as server:
-        yield server
 
 
 @pytest.fixture

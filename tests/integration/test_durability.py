@@ -18,9 +18,8 @@ import httpx
 import pytest
 from docker.models.containers import Container
 
-from tests.helpers import auth, wait_for
+from tests.helpers import FIXTURES, auth, wait_for
 from tests.integration.durability_support import (
-    FIXTURES,
     all_terminal,
     approve_everywhere,
     container_events,

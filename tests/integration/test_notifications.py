@@ -32,10 +32,8 @@ from shared.lib.notifications.formats import (
     verify_signature,
 )
 from shared.lib.settings import load_settings
-from tests.helpers import auth, wait_for
+from tests.helpers import CONFIG_DIR, FIXTURES, auth, wait_for
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 PUBLIC_URL = "https://agent.example.test"
 StartApi = Callable[[Path], TestClient]
 SECRETS = {"/json": "json-receiver-secret-0001", "/slack": "slack-receiver-secret-0002"}

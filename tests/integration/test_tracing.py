@@ -18,11 +18,8 @@ from fastapi.testclient import TestClient
 from agent_orchestrator.app import create_app
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.settings import load_settings
-from tests.helpers import auth, wait_for
+from tests.helpers import CONFIG_DIR, FIXTURES, auth, wait_for
 from tests.testbed.langsmith_capture import LangSmithCapture, RunDict
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 BEFORE_PAUSE = ("intake", "plan", "assess_risk", "request_approval", "gate")
 AFTER_PAUSE = ("gate", "execute", "verify", "report")

@@ -12,10 +12,7 @@ from agent_orchestrator.app import create_app
 from shared.lib.execution.models import ExecutionResult, OperationCall
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.settings import load_settings
-from tests.helpers import auth, wait_status
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+from tests.helpers import CONFIG_DIR, FIXTURES, auth, wait_status
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ from shared.lib.catalog import (
     load_catalog,
 )
 from shared.lib.config_errors import ConfigError
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+from tests.helpers import CONFIG_DIR
 
 DOCKER_OPERATIONS = {
     "list",

@@ -10,8 +10,7 @@ import pytest
 
 from shared.lib.commands import CommandPolicy, load_command_policy
 from shared.lib.config_errors import ConfigError
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+from tests.helpers import CONFIG_DIR
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,7 @@ import pytest
 from shared.lib.config_errors import ConfigError
 from shared.lib.notifications.config import load_notifications
 from shared.lib.notifications.models import NotificationEvent
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+from tests.helpers import CONFIG_DIR
 
 
 def _write(tmp_path: Path, text: str) -> Path:

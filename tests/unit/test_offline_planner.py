@@ -3,7 +3,6 @@ anything it cannot plan is refused with the choices that would work."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +11,7 @@ from shared.lib.catalog import Catalog, load_catalog
 from shared.lib.planning import OfflinePlanner, PlanningError
 from shared.lib.targets import load_targets
 from shared.lib.workflows.models import PlannedOperation, WorkRequest
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+from tests.helpers import CONFIG_DIR
 
 ENVIRONMENTS = """\
 version: 1

@@ -13,8 +13,7 @@ from shared.lib.alerts import RECOVERY_STRATEGIES_FILE, load_recovery_strategies
 from shared.lib.catalog import Catalog, load_catalog
 from shared.lib.config_errors import ConfigError
 from shared.lib.settings import SettingsError, load_settings
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+from tests.helpers import CONFIG_DIR
 
 GOOD = """\
 version: 1

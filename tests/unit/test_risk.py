@@ -13,8 +13,8 @@ from shared.lib.config_errors import ConfigError
 from shared.lib.risk import RiskAssessor, RiskPolicy
 from shared.lib.targets import TargetResolver, load_targets
 from shared.lib.workflows.models import Plan, PlannedOperation, RiskAssessment, RiskTier
+from tests.helpers import CONFIG_DIR
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 SHIPPED_POLICY = CONFIG_DIR / "hitl" / "risk_policy.yml"
 
 ENVIRONMENTS = """\

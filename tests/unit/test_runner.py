@@ -13,8 +13,7 @@ from shared.lib.execution.models import ExecutionStatus, OperationCall
 from shared.lib.execution.runner import OperationRunner, Refusal
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.targets import SelfIdentity, load_targets
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+from tests.helpers import CONFIG_DIR
 
 ENVIRONMENTS = """\
 environments:

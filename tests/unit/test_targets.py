@@ -17,8 +17,7 @@ from shared.lib.targets import (
     UnknownTargetError,
     load_targets,
 )
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+from tests.helpers import CONFIG_DIR
 
 ENVIRONMENTS = """\
 version: 1

@@ -130,7 +130,13 @@ class RecoveryStrategies(BaseModel):
         """The strategies from `path`; unknown operations or bad parameters stop start-up."""
         document = read_yaml(path, what="recovery strategies")
         strategies = document.validate(cls, context="config/hitl/recovery_strategies.yml")
-        _check_unique_ids(strategies, document)
+        document.require_unique(
+            [strategy.id for strategy in strategies.strategies],
+            section="strategies",
+            field="id",
+            problem="duplicate strategy id '{key}'",
+            fix="give every strategy its own id; alert records name strategies by it",
+        )
         return strategies.model_copy(
             update={"strategies": _with_catalog_params(strategies, document, catalog=catalog)}
         )
@@ -147,18 +153,6 @@ def load_recovery_strategies(
 ) -> RecoveryStrategies:
     """The strategies from `path` (relative to `config_dir`), by default hitl/recovery_..."""
     return RecoveryStrategies.load(config_dir / (path or RECOVERY_STRATEGIES_FILE), catalog=catalog)
-
-
-def _check_unique_ids(strategies: RecoveryStrategies, document: YamlDocument) -> None:
-    seen: set[str] = set()
-    for index, strategy in enumerate(strategies.strategies):
-        if strategy.id in seen:
-            raise document.error(
-                f"duplicate strategy id '{strategy.id}'",
-                at=("strategies", index, "id"),
-                fix="give every strategy its own id; alert records name strategies by it",
-            )
-        seen.add(strategy.id)
 
 
 def _with_catalog_params(

@@ -77,7 +77,13 @@ def load_notifications(
     receivers = tuple(
         _receiver(entry, index, document, environ) for index, entry in enumerate(parsed.receivers)
     )
-    _check_unique_names(receivers, document)
+    document.require_unique(
+        [receiver.name for receiver in receivers],
+        section="receivers",
+        field="name",
+        problem="receiver name '{key}' is used twice",
+        fix="give every receiver its own name (it labels logs and metrics)",
+    )
     return NotificationsConfig(receivers=receivers, delivery=parsed.delivery)
 
 
@@ -104,15 +110,3 @@ def _receiver(
     return Receiver(
         name=entry.name, url=entry.url, format=entry.format, secret=secret, events=events
     )
-
-
-def _check_unique_names(receivers: tuple[Receiver, ...], document: YamlDocument) -> None:
-    seen: set[str] = set()
-    for index, receiver in enumerate(receivers):
-        if receiver.name in seen:
-            raise document.error(
-                f"receiver name '{receiver.name}' is used twice",
-                at=("receivers", index, "name"),
-                fix="give every receiver its own name (it labels logs and metrics)",
-            )
-        seen.add(receiver.name)

@@ -84,7 +84,13 @@ class RiskPolicy(BaseModel):
         """The policy from `path`; with `catalog`, rules naming unknown operations are refused."""
         document = read_yaml(path, what="risk policy")
         policy = document.validate(cls, context="config/hitl/risk_policy.yml")
-        _check_unique_ids(policy, document)
+        document.require_unique(
+            [rule.id for rule in policy.rules],
+            section="rules",
+            field="id",
+            problem="duplicate rule id '{key}'",
+            fix="give every rule its own id; hits and audit rows name rules by it",
+        )
         if catalog is not None:
             _check_operations(policy, document, catalog=catalog)
         return policy
@@ -93,18 +99,6 @@ class RiskPolicy(BaseModel):
         """Operations rules name that the catalog lacks; such a rule could never fire."""
         named = {name for rule in self.rules for name in rule.match.operations or ()}
         return sorted(named - set(catalog.operations))
-
-
-def _check_unique_ids(policy: RiskPolicy, document: YamlDocument) -> None:
-    seen: set[str] = set()
-    for index, rule in enumerate(policy.rules):
-        if rule.id in seen:
-            raise document.error(
-                f"duplicate rule id '{rule.id}'",
-                at=("rules", index, "id"),
-                fix="give every rule its own id; hits and audit rows name rules by it",
-            )
-        seen.add(rule.id)
 
 
 def _check_operations(policy: RiskPolicy, document: YamlDocument, *, catalog: Catalog) -> None:
