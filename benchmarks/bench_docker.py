@@ -18,8 +18,9 @@ from pathlib import Path
 import docker
 from docker.models.containers import Container
 
-from shared.lib.execution.models import DockerTarget, ExecutionStatus, OperationCall
+from shared.lib.execution.models import ExecutionStatus, OperationCall
 from shared.lib.executors.docker import DockerExecutor
+from shared.lib.targets.models import DockerTarget
 from tests.testbed.docker_engine import ensure_docker_engine, ensure_test_image, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import asyncssh
 
-from shared.lib.execution.models import ExecutionResult, OperationCall, SshTarget
+from shared.lib.execution.models import ExecutionResult, OperationCall
 from shared.lib.executors.ssh import SshExecutor
+from shared.lib.targets.models import SshTarget
 from tests.testbed.sshd import SshdFleet, SshHost
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,9 @@ from shared.lib.approvals.store import ApprovalStore
 from shared.lib.catalog.models import Catalog
 from shared.lib.execution.ledger import ExecutionLedger
 from shared.lib.execution.models import ExecutionResult
-from shared.lib.workflows.models import Plan, RiskAssessment, WorkRequest
+from shared.lib.planning.models import Plan
+from shared.lib.risk.models import RiskAssessment
+from shared.lib.workflows.models import WorkRequest
 from shared.lib.workflows.store import WorkflowStore
 
 

@@ -16,7 +16,9 @@ from graphs.verification import verify_results
 from shared.lib.approvals.models import GateDecision
 from shared.lib.execution.models import ExecutionResult
 from shared.lib.metrics import APPROVAL_REQUESTS, EXECUTIONS
-from shared.lib.workflows.models import Plan, RiskAssessment, WorkRequest
+from shared.lib.planning.models import Plan
+from shared.lib.risk.models import RiskAssessment
+from shared.lib.workflows.models import WorkRequest
 
 APPROVAL_NAMESPACE = uuid.UUID("5b0c7e52-4d0e-4a55-9f5e-0f3c1a8d2b61")
 

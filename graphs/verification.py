@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from graphs.context import Runner
-from shared.lib.workflows.models import Plan
+from shared.lib.planning.models import Plan
 
 # Whether the target should be running after the operation; others are not verified.
 EXPECTED_RUNNING = {

@@ -12,7 +12,7 @@ from agent_orchestrator.approvals.service import DecisionView, decide
 from agent_orchestrator.deps import Approvals, CurrentPrincipal, Engine
 from shared.lib.approvals.models import ApprovalRecord, Decision
 from shared.lib.errors import ForbiddenError
-from shared.lib.workflows.models import Plan
+from shared.lib.planning.models import Plan
 
 router = APIRouter(tags=["approvals"])
 

@@ -10,8 +10,8 @@ from agent_orchestrator.workflows.engine import WorkflowEngine
 from shared.lib.approvals.models import Decision
 from shared.lib.approvals.store import ApprovalStore
 from shared.lib.metrics import APPROVAL_DECISIONS
+from shared.lib.planning.models import Plan
 from shared.lib.principals import Principal
-from shared.lib.workflows.models import Plan
 
 
 class DecisionView(BaseModel):

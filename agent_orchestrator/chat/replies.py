@@ -11,7 +11,7 @@ from agent_orchestrator.workflows.schemas import RiskView
 from shared.lib.approvals.models import ApprovalRecord
 from shared.lib.execution.runner import Refusal
 from shared.lib.planning.conversation import Proposal
-from shared.lib.workflows.models import PlannedOperation
+from shared.lib.planning.models import PlannedOperation
 from shared.lib.workflows.store import WorkflowRecord
 
 OUTPUT_LINES = 20

@@ -41,8 +41,10 @@ from shared.lib.planning.conversation import (
     ConversationTurn,
     Proposal,
 )
+from shared.lib.planning.models import Plan, PlannedOperation
 from shared.lib.principals import Principal
-from shared.lib.workflows.models import Plan, PlannedOperation, RiskTier, WorkRequest
+from shared.lib.risk.models import RiskTier
+from shared.lib.workflows.models import WorkRequest
 from shared.lib.workflows.store import WorkflowRecord
 
 log = logging.getLogger(__name__)

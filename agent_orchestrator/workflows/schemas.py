@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field, model_validator
 
 from shared.lib.approvals.models import ApprovalRecord
-from shared.lib.workflows.models import PlannedOperation
+from shared.lib.planning.models import PlannedOperation
 from shared.lib.workflows.store import WorkflowEvent, WorkflowRecord
 
 

@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agent_orchestrator.app import create_app
 from shared.lib.executors.fake import FakeExecutor
+from shared.lib.planning.models import Plan
 from shared.lib.settings import load_settings
-from shared.lib.workflows.models import Plan
 from tests.helpers import (
     CONFIG_DIR,
     FIXTURES,

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from docker.models.containers import Container
 
-from shared.lib.execution.models import DockerTarget, ExecutionStatus, OperationCall
+from shared.lib.execution.models import ExecutionStatus, OperationCall
 from shared.lib.executors.docker import DockerExecutor
+from shared.lib.targets.models import DockerTarget
 from tests.conformance.contract import ConformanceCase, ExecutorContract
 from tests.testbed.docker_fixtures import ContainerFactory
 

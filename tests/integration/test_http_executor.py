@@ -10,8 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from shared.lib.execution.models import ExecutionStatus, HttpTarget, OperationCall
+from shared.lib.execution.models import ExecutionStatus, OperationCall
 from shared.lib.executors.http import HttpExecutor
+from shared.lib.targets.models import HttpTarget
 from tests.conformance.contract import ConformanceCase, ExecutorContract
 
 BIG_BODY = b"x" * 200_000

@@ -10,14 +10,9 @@ from typing import Any
 
 import pytest
 
-from shared.lib.execution.models import (
-    DockerTarget,
-    ExecutionResult,
-    ExecutionStatus,
-    OperationCall,
-    SshTarget,
-)
+from shared.lib.execution.models import ExecutionResult, ExecutionStatus, OperationCall
 from shared.lib.executors.ssh import SshExecutor
+from shared.lib.targets.models import DockerTarget, SshTarget
 from tests.conformance.contract import ConformanceCase, ExecutorContract
 from tests.testbed.ssh_fixtures import ssh_target, ssh_targets
 from tests.testbed.sshd import SshdFleet, free_loopback_port, write_wrong_known_hosts

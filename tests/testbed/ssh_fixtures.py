@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.lib.execution.models import SshTarget
+from shared.lib.targets.models import SshTarget
 from tests.testbed.availability import service_unavailable
 from tests.testbed.sshd import SshdFleet, SshdUnavailable, SshHost, stop_leftovers
 

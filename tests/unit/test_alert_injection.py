@@ -13,11 +13,12 @@ import pytest
 from agent_orchestrator.alerts.schemas import AlertmanagerPayload
 from shared.lib.alerts import AlertFacts, AlertTriage, load_recovery_strategies
 from shared.lib.catalog import Catalog, load_catalog
-from shared.lib.planning import OfflinePlanner
+from shared.lib.planning.models import Plan
+from shared.lib.planning.offline import OfflinePlanner
 from shared.lib.risk.assessor import RiskAssessor
 from shared.lib.risk.policy import RiskPolicy
 from shared.lib.targets import SelfIdentity, TargetResolver, load_targets
-from shared.lib.workflows.models import Plan, WorkRequest
+from shared.lib.workflows.models import WorkRequest
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "config"

@@ -8,7 +8,7 @@ import pytest
 
 from shared.lib.approvals.policy import ApprovalPolicy, ApprovalRequirement, parse_duration
 from shared.lib.config_errors import ConfigError
-from shared.lib.workflows.models import RiskTier
+from shared.lib.risk.models import RiskTier
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "hitl" / "approval_policy.yml"
 APPROVERS = frozenset({"approver", "ops-lead", "admin"})

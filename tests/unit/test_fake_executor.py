@@ -6,13 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.lib.execution.models import (
-    DockerTarget,
-    ExecutionStatus,
-    OperationCall,
-    SshTarget,
-)
+from shared.lib.execution.models import ExecutionStatus, OperationCall
 from shared.lib.executors.fake import FakeExecutor, ScriptedReply
+from shared.lib.targets.models import DockerTarget, SshTarget
 from tests.conformance.contract import ConformanceCase, ExecutorContract
 
 WEB = DockerTarget(name="web", environment="dev", docker_host="local", docker_url="unix:///x")

@@ -16,9 +16,10 @@ from shared.lib.planning.conversation import (
     OfflineConversationPlanner,
 )
 from shared.lib.planning.llm import PLAN_TOOL, LlmPlanner
+from shared.lib.planning.models import PlannedOperation
 from shared.lib.settings import load_settings
 from shared.lib.targets import TargetResolver, load_targets
-from shared.lib.workflows.models import PlannedOperation, WorkRequest
+from shared.lib.workflows.models import WorkRequest
 from tests.testbed.openai_stub import OpenAIStub
 
 ROOT = Path(__file__).resolve().parents[2]

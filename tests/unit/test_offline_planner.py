@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from shared.lib.catalog import Catalog, load_catalog
-from shared.lib.planning import OfflinePlanner, PlanningError
+from shared.lib.planning import PlanningError
+from shared.lib.planning.models import PlannedOperation
+from shared.lib.planning.offline import OfflinePlanner
 from shared.lib.targets import load_targets
-from shared.lib.workflows.models import PlannedOperation, WorkRequest
+from shared.lib.workflows.models import WorkRequest
 from tests.helpers import CONFIG_DIR
 
 ENVIRONMENTS = """\

@@ -10,9 +10,11 @@ import pytest
 
 from shared.lib.catalog import Catalog, load_catalog
 from shared.lib.config_errors import ConfigError
-from shared.lib.risk import RiskAssessor, RiskPolicy
+from shared.lib.planning.models import Plan, PlannedOperation
+from shared.lib.risk.assessor import RiskAssessor
+from shared.lib.risk.models import RiskAssessment, RiskTier
+from shared.lib.risk.policy import RiskPolicy
 from shared.lib.targets import TargetResolver, load_targets
-from shared.lib.workflows.models import Plan, PlannedOperation, RiskAssessment, RiskTier
 from tests.helpers import CONFIG_DIR
 
 SHIPPED_POLICY = CONFIG_DIR / "hitl" / "risk_policy.yml"

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from shared.lib.config_errors import ConfigError
-from shared.lib.execution.models import DockerTarget, HttpTarget, SshTarget
 from shared.lib.targets import (
     AmbiguousTargetError,
     SelfIdentity,
@@ -17,6 +16,7 @@ from shared.lib.targets import (
     UnknownTargetError,
     load_targets,
 )
+from shared.lib.targets.models import DockerTarget, HttpTarget, SshTarget
 from tests.helpers import CONFIG_DIR
 
 ENVIRONMENTS = """\

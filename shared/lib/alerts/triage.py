@@ -19,6 +19,7 @@ from shared.lib.alerts.strategies import (
     StrategyStep,
 )
 from shared.lib.catalog import Catalog
+from shared.lib.planning.models import PlannedOperation
 from shared.lib.targets import (
     AmbiguousTargetError,
     ConcreteTarget,
@@ -28,7 +29,6 @@ from shared.lib.targets import (
     UnknownTargetError,
 )
 from shared.lib.targets.resolver import OWN_CONTAINER, OWN_DATABASE, OWN_DATABASE_HOST, OWN_HOST
-from shared.lib.workflows.models import PlannedOperation
 
 # What a label value must look like to be compared with configured names at all.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.lib.approvals.models import ApprovalRecord, ApprovalStatus, GateDecision
-from shared.lib.workflows.models import Plan
+from shared.lib.planning.models import Plan
 
 
 def gate_decision(record: ApprovalRecord) -> GateDecision | None:

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.lib.workflows.models import Plan
+from shared.lib.planning.models import Plan
 
 
 class ApprovalStatus(StrEnum):

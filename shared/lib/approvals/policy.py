@@ -12,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from shared.lib.config_errors import YamlDocument, read_yaml
 from shared.lib.principals import Role
-from shared.lib.workflows.models import RiskTier
+from shared.lib.risk.models import RiskTier
 
 TimeoutOutcome = Literal["reject", "expire"]
 

@@ -20,7 +20,7 @@ from shared.lib.approvals.models import (
 )
 from shared.lib.db.pool import Pool
 from shared.lib.errors import ConflictError, ForbiddenError, InvalidRequestError, NotFoundError
-from shared.lib.workflows.models import Plan
+from shared.lib.planning.models import Plan
 
 # The agent can never approve anything, whoever holds its key.
 AGENT_PRINCIPAL = "devops-agent"

@@ -8,7 +8,7 @@ from shared.lib.catalog.models import (
     ParameterSpec,
     UnknownOperationError,
 )
-from shared.lib.workflows.models import RiskTier
+from shared.lib.risk.models import RiskTier
 
 __all__ = [
     "CATALOG_FILE",

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.lib.workflows.models import RiskTier
+from shared.lib.risk.models import RiskTier
 
 ExecutorKind = Literal["docker", "ssh", "http"]
 ParamType = Literal["int", "float", "str", "bool", "url", "list[str]"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.lib.targets.models import ResolvedTarget
 
 DEFAULT_OUTPUT_CAP = 64 * 1024
 
@@ -16,57 +18,6 @@ class ExecutionStatus(StrEnum):
     TIMEOUT = "timeout"
     REFUSED = "refused"
     UNREACHABLE = "unreachable"
-
-
-class DockerTarget(BaseModel):
-    """A container on a Docker host, chosen by name or by labels."""
-
-    model_config = ConfigDict(frozen=True)
-
-    kind: Literal["docker"] = "docker"
-    name: str
-    environment: str
-    docker_host: str
-    docker_url: str
-    container: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    tags: tuple[str, ...] = ()
-    protected: bool = False
-    health_url: str | None = None
-
-
-class SshTarget(BaseModel):
-    """A host reached over SSH, optionally with the systemd unit that runs the service."""
-
-    model_config = ConfigDict(frozen=True)
-
-    kind: Literal["ssh"] = "ssh"
-    name: str
-    environment: str
-    host: str
-    port: int = 22
-    user: str = "root"
-    key_path: str | None = None
-    known_hosts: str | None = None
-    unit: str | None = None
-    tags: tuple[str, ...] = ()
-    protected: bool = False
-    health_url: str | None = None
-
-
-class HttpTarget(BaseModel):
-    """A URL probed for verification; no state of it is ever changed."""
-
-    model_config = ConfigDict(frozen=True)
-
-    kind: Literal["http"] = "http"
-    name: str
-    environment: str
-    tags: tuple[str, ...] = ()
-    protected: bool = False
-
-
-ResolvedTarget = Annotated[DockerTarget | SshTarget | HttpTarget, Field(discriminator="kind")]
 
 
 class OperationCall(BaseModel):

@@ -17,17 +17,17 @@ from shared.lib.catalog.models import (
 from shared.lib.commands.policy import CommandPolicy
 from shared.lib.execution.models import (
     DEFAULT_OUTPUT_CAP,
-    DockerTarget,
     ExecutionResult,
     ExecutionStatus,
-    HttpTarget,
     Invocation,
     OperationCall,
-    SshTarget,
 )
 from shared.lib.execution.protocol import Executor
 from shared.lib.targets.models import (
     AmbiguousTargetError,
+    DockerTarget,
+    HttpTarget,
+    SshTarget,
     UnknownEnvironmentError,
     UnknownTargetError,
 )

@@ -25,13 +25,13 @@ from docker.models.containers import Container
 from docker.utils.socket import read as socket_read
 
 from shared.lib.execution.models import (
-    DockerTarget,
     ExecutionResult,
     ExecutionStatus,
     Invocation,
     OperationCall,
     cap_output,
 )
+from shared.lib.targets.models import DockerTarget
 
 DEFAULT_TAIL = 200
 DEFAULT_STOP_TIMEOUT_S = 10

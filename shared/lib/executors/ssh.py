@@ -24,9 +24,9 @@ from shared.lib.execution.models import (
     ExecutionStatus,
     Invocation,
     OperationCall,
-    SshTarget,
     cap_output,
 )
+from shared.lib.targets.models import SshTarget
 
 Process = asyncssh.SSHClientProcess[str]
 

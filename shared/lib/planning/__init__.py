@@ -1,6 +1,10 @@
-"""Planning: turning a request into a validated plan of catalog operations."""
+"""Planning: turning a request into a validated plan of catalog operations.
+
+Planners live in their own modules (`offline`, `llm`, `conversation`); this package exports only
+the plan models and errors, so any domain can import a `Plan` without importing a planner.
+"""
 
 from shared.lib.planning.errors import PlanningError
-from shared.lib.planning.offline import INTENTS, Intent, OfflinePlanner
+from shared.lib.planning.models import Plan, PlannedOperation
 
-__all__ = ["INTENTS", "Intent", "OfflinePlanner", "PlanningError"]
+__all__ = ["Plan", "PlannedOperation", "PlanningError"]

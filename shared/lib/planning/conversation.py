@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.lib.catalog import Catalog
 from shared.lib.planning.errors import PlanningError
+from shared.lib.planning.models import Plan, PlannedOperation
 from shared.lib.planning.offline import OfflinePlanner
 from shared.lib.targets import TargetResolver
-from shared.lib.workflows.models import Plan, PlannedOperation, WorkRequest
+from shared.lib.workflows.models import WorkRequest
 
 ProposalIntent = Literal["read_only", "action", "question", "clarify"]
 

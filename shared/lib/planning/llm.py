@@ -35,6 +35,7 @@ from shared.lib.planning.conversation import (
     Proposal,
     intent_of,
 )
+from shared.lib.planning.models import Plan, PlannedOperation
 from shared.lib.settings import Settings
 from shared.lib.targets import (
     AmbiguousTargetError,
@@ -42,7 +43,7 @@ from shared.lib.targets import (
     UnknownEnvironmentError,
     UnknownTargetError,
 )
-from shared.lib.workflows.models import Plan, PlannedOperation, WorkRequest
+from shared.lib.workflows.models import WorkRequest
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from shared.lib.catalog import Catalog, InvalidParamsError, OperationSpec, UnknownOperationError
 from shared.lib.planning.errors import PlanningError
+from shared.lib.planning.models import Plan, PlannedOperation
 from shared.lib.targets import (
     AmbiguousTargetError,
     ConcreteTarget,
@@ -18,7 +19,7 @@ from shared.lib.targets import (
     UnknownEnvironmentError,
     UnknownTargetError,
 )
-from shared.lib.workflows.models import Plan, PlannedOperation, WorkRequest
+from shared.lib.workflows.models import WorkRequest
 
 _URL = re.compile(r"https?://[^\s\"'<>]+", re.IGNORECASE)
 _WORD = re.compile(r"[a-z0-9][a-z0-9._-]*")

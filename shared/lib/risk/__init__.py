@@ -1,16 +1,11 @@
-"""Risk assessment: declarative rules that score a plan's tier, deny-by-default."""
+"""Risk assessment: declarative rules that score a plan's tier, deny-by-default.
 
-from shared.lib.risk.assessor import MutationHistory, RiskAssessor
-from shared.lib.risk.policy import FlapCondition, RiskPolicy, RiskRule, RuleMatch
+The policy and assessor live in `policy` and `assessor`; this package exports only the models,
+so the catalog and approvals can name a tier without importing the assessor.
+"""
+
+from shared.lib.risk.models import RiskAssessment, RiskTier, RuleHit
 
 RISK_POLICY_FILE = "hitl/risk_policy.yml"
 
-__all__ = [
-    "RISK_POLICY_FILE",
-    "FlapCondition",
-    "MutationHistory",
-    "RiskAssessor",
-    "RiskPolicy",
-    "RiskRule",
-    "RuleMatch",
-]
+__all__ = ["RISK_POLICY_FILE", "RiskAssessment", "RiskTier", "RuleHit"]

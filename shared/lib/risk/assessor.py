@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared.lib.catalog import Catalog, InvalidParamsError, OperationSpec
+from shared.lib.planning.models import Plan, PlannedOperation
+from shared.lib.risk.models import RiskAssessment, RiskTier, RuleHit
 from shared.lib.risk.policy import RiskPolicy, RiskRule, RuleMatch
 from shared.lib.targets import (
     AmbiguousTargetError,
@@ -17,7 +19,6 @@ from shared.lib.targets import (
     UnknownEnvironmentError,
     UnknownTargetError,
 )
-from shared.lib.workflows.models import Plan, PlannedOperation, RiskAssessment, RiskTier, RuleHit
 
 DEFAULT_RISK_RULE = "catalog-default-risk"
 UNKNOWN_OPERATION_RULE = "deny-unknown-operation"

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from shared.lib.catalog import Catalog
 from shared.lib.config_errors import YamlDocument, read_yaml
-from shared.lib.workflows.models import RiskTier
+from shared.lib.risk.models import RiskTier
 
 RULE_ID = r"^[a-z][a-z0-9-]*$"
 MAX_WINDOW_S = 7 * 86400

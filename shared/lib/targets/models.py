@@ -122,3 +122,47 @@ class SelfIdentity(BaseModel):
     container_names: frozenset[str] = frozenset()
     hostnames: frozenset[str] = frozenset()
     database_endpoints: frozenset[str] = frozenset()
+
+
+class ResolvedTargetBase(BaseModel):
+    """What every concrete target carries: its logical name, environment, tags and protection."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    environment: str
+    tags: tuple[str, ...] = ()
+    protected: bool = False
+
+
+class DockerTarget(ResolvedTargetBase):
+    """A container on a Docker host, chosen by name or by labels."""
+
+    kind: Literal["docker"] = "docker"
+    docker_host: str
+    docker_url: str
+    container: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    health_url: str | None = None
+
+
+class SshTarget(ResolvedTargetBase):
+    """A host reached over SSH, optionally with the systemd unit that runs the service."""
+
+    kind: Literal["ssh"] = "ssh"
+    host: str
+    port: int = 22
+    user: str = "root"
+    key_path: str | None = None
+    known_hosts: str | None = None
+    unit: str | None = None
+    health_url: str | None = None
+
+
+class HttpTarget(ResolvedTargetBase):
+    """A URL probed for verification; no state of it is ever changed."""
+
+    kind: Literal["http"] = "http"
+
+
+ResolvedTarget = Annotated[DockerTarget | SshTarget | HttpTarget, Field(discriminator="kind")]

@@ -8,15 +8,17 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from shared.lib.config_errors import YamlDocument, process_environ, read_yaml
-from shared.lib.execution.models import DockerTarget, HttpTarget, SshTarget
 from shared.lib.targets.models import (
     AmbiguousTargetError,
     DockerService,
+    DockerTarget,
     Environment,
     EnvironmentsFile,
+    HttpTarget,
     SelfIdentity,
     ServiceSpec,
     SshService,
+    SshTarget,
     UnknownEnvironmentError,
     UnknownTargetError,
 )

@@ -1,62 +1,14 @@
-"""Requests, plans and risk assessments: the data that flows through the approval workflow."""
+"""Requests: what any source (API, chat, alert, CLI) asks a workflow to do, normalized."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class RiskTier(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return _TIER_ORDER.index(self)
-
-    @classmethod
-    def highest(cls, tiers: list[RiskTier]) -> RiskTier:
-        return max(tiers, key=lambda tier: tier.rank, default=cls.LOW)
-
-
-_TIER_ORDER = [RiskTier.LOW, RiskTier.MEDIUM, RiskTier.HIGH, RiskTier.CRITICAL]
+from shared.lib.planning.models import PlannedOperation
 
 RequestSource = Literal["api", "chat", "alert", "cli"]
-
-
-class PlannedOperation(BaseModel):
-    """One step of a plan: a catalog operation on a logical target."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    operation: str = Field(min_length=1, max_length=64)
-    target: str = Field(min_length=1, max_length=128)
-    environment: str | None = Field(default=None, max_length=64)
-    params: dict[str, Any] = Field(default_factory=dict)
-
-
-class Plan(BaseModel):
-    """The ordered operations a workflow will run once its gate allows it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    steps: list[PlannedOperation] = Field(min_length=1, max_length=50)
-    summary: str = ""
-
-    def normalized(self) -> list[dict[str, Any]]:
-        return [step.model_dump(mode="json") for step in self.steps]
-
-    @property
-    def hash(self) -> str:
-        """Hash of the exact normalized steps; an approval is bound to it."""
-        canonical = json.dumps(self.normalized(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class WorkRequest(BaseModel):
@@ -71,28 +23,3 @@ class WorkRequest(BaseModel):
     environment: str | None = None
     alert: dict[str, Any] | None = None
     request_id: str | None = None
-
-
-class RuleHit(BaseModel):
-    """One policy rule that fired, the tier it asks for and why."""
-
-    model_config = ConfigDict(frozen=True)
-
-    rule: str
-    tier: RiskTier
-    reason: str
-    step: int | None = None
-
-
-class RiskAssessment(BaseModel):
-    """The plan's tier (the highest any rule asked for) and every rule that fired."""
-
-    model_config = ConfigDict(frozen=True)
-
-    tier: RiskTier
-    hits: list[RuleHit] = Field(default_factory=list)
-    plan_hash: str
-
-    @property
-    def reasons(self) -> list[str]:
-        return [f"{hit.rule}: {hit.reason}" for hit in self.hits]

@@ -1,0 +1,38 @@
+"""Plans: the ordered catalog operations a workflow runs, and the hash an approval binds to."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PlannedOperation(BaseModel):
+    """One step of a plan: a catalog operation on a logical target."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    operation: str = Field(min_length=1, max_length=64)
+    target: str = Field(min_length=1, max_length=128)
+    environment: str | None = Field(default=None, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Plan(BaseModel):
+    """The ordered operations a workflow will run once its gate allows it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    steps: list[PlannedOperation] = Field(min_length=1, max_length=50)
+    summary: str = ""
+
+    def normalized(self) -> list[dict[str, Any]]:
+        return [step.model_dump(mode="json") for step in self.steps]
+
+    @property
+    def hash(self) -> str:
+        """Hash of the exact normalized steps; an approval is bound to it."""
+        canonical = json.dumps(self.normalized(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
