@@ -15,10 +15,11 @@ from agent_orchestrator import __version__
 from agent_orchestrator.alerts.routes import router as alerts_router
 from agent_orchestrator.approvals.routes import router as approvals_router
 from agent_orchestrator.chat.routes import router as chat_router
-from agent_orchestrator.runtime import load_agent_config, start_runtime
+from agent_orchestrator.runtime import start_runtime
 from agent_orchestrator.system.middleware import RequestIdMiddleware
 from agent_orchestrator.system.routes import router as system_router
 from agent_orchestrator.workflows.routes import router as workflows_router
+from shared.lib.config import load_agent_config
 from shared.lib.db.database import open_database
 from shared.lib.errors import DomainError
 from shared.lib.execution.protocol import Executor
@@ -30,19 +31,26 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None = None) -> FastAPI:
     """The service. `executors` replaces the Docker/SSH/HTTP executors (benchmarks, tests)."""
-    load_agent_config(settings)  # a bad config file stops here, before anything starts
+    config = load_agent_config(settings)  # a bad config file stops here, before any start
     configure_tracing(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = await open_database(settings)
-        runtime = await start_runtime(settings, database, executors=executors)
+        runtime = await start_runtime(settings, database, config, executors=executors)
         app.state.database = database
-        app.state.engine = runtime.engine
-        app.state.ledger = runtime.ledger
-        app.state.principals = runtime.config.principals
-        app.state.chat = runtime.chat
         app.state.agent_config = runtime.config
+        for name in (
+            "approvals",
+            "workflows",
+            "alert_records",
+            "ledger",
+            "engine",
+            "decisions",
+            "chat",
+            "alerts",
+        ):
+            setattr(app.state, name, getattr(runtime, name))
         log.info("service started", extra={"embedded_db": database.embedded is not None})
         try:
             yield

@@ -1,23 +1,26 @@
-"""Every dependency a route may ask for, as typed aliases; routes never build clients."""
+"""Every dependency a route may ask for, as typed aliases; routes never build clients.
+
+Everything here was built once in the app's lifespan (`runtime.py`) and hangs off `app.state`.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
 
-from agent_orchestrator.alerts.service import AlertService
-from agent_orchestrator.auth import authenticate
-from agent_orchestrator.chat.service import ChatService
-from agent_orchestrator.runtime import AgentConfig
-from agent_orchestrator.workflows.engine import WorkflowEngine
-from shared.lib.alerts import AlertStore, AlertTriage
+from shared.lib.alerts.service import AlertService
+from shared.lib.alerts.store import AlertStore
+from shared.lib.approvals.service import ApprovalService
 from shared.lib.approvals.store import ApprovalStore
+from shared.lib.chat.service import ChatService
+from shared.lib.config import AgentConfig
 from shared.lib.db.database import Database
 from shared.lib.db.pool import Pool as PgPool
 from shared.lib.execution.ledger import ExecutionLedger
 from shared.lib.principals import Principal
 from shared.lib.settings import Settings as AgentSettings
+from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.store import WorkflowStore
 
 
@@ -35,17 +38,29 @@ def get_pool(request: Request) -> PgPool:
     return get_database(request).pool
 
 
+def get_config(request: Request) -> AgentConfig:
+    config: AgentConfig = request.app.state.agent_config
+    return config
+
+
 def get_engine(request: Request) -> WorkflowEngine:
     engine: WorkflowEngine = request.app.state.engine
     return engine
 
 
+def get_decisions(request: Request) -> ApprovalService:
+    decisions: ApprovalService = request.app.state.decisions
+    return decisions
+
+
 def get_approvals(request: Request) -> ApprovalStore:
-    return ApprovalStore(get_pool(request))
+    approvals: ApprovalStore = request.app.state.approvals
+    return approvals
 
 
 def get_workflows(request: Request) -> WorkflowStore:
-    return WorkflowStore(get_pool(request))
+    workflows: WorkflowStore = request.app.state.workflows
+    return workflows
 
 
 def get_ledger(request: Request) -> ExecutionLedger:
@@ -54,23 +69,13 @@ def get_ledger(request: Request) -> ExecutionLedger:
 
 
 def get_alert_store(request: Request) -> AlertStore:
-    return AlertStore(get_pool(request))
+    alert_records: AlertStore = request.app.state.alert_records
+    return alert_records
 
 
 def get_alerts(request: Request) -> AlertService:
-    config: AgentConfig = request.app.state.agent_config
-    triage = AlertTriage(
-        strategies=config.recovery,
-        catalog=config.catalog,
-        resolver=config.targets,
-        identity=config.identity,
-    )
-    return AlertService(
-        store=get_alert_store(request),
-        workflows=get_workflows(request),
-        engine=get_engine(request),
-        triage=triage,
-    )
+    alerts: AlertService = request.app.state.alerts
+    return alerts
 
 
 def get_chat(request: Request) -> ChatService:
@@ -78,10 +83,40 @@ def get_chat(request: Request) -> ChatService:
     return chat
 
 
+def authenticate(request: Request) -> Principal:
+    """API-key authentication: `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
+    key = _presented_key(request)
+    if not key:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="missing API key; send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal = get_config(request).principals.authenticate(key)
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="unknown API key; ask an admin for a key listed in config/hitl/principals.yml",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    request.state.principal = principal.name
+    return principal
+
+
+def _presented_key(request: Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return request.headers.get("X-API-Key") or None
+
+
 Settings = Annotated[AgentSettings, Depends(get_settings)]
 Db = Annotated[Database, Depends(get_database)]
 Pool = Annotated[PgPool, Depends(get_pool)]
+Config = Annotated[AgentConfig, Depends(get_config)]
 Engine = Annotated[WorkflowEngine, Depends(get_engine)]
+Decisions = Annotated[ApprovalService, Depends(get_decisions)]
 Approvals = Annotated[ApprovalStore, Depends(get_approvals)]
 Workflows = Annotated[WorkflowStore, Depends(get_workflows)]
 Ledger = Annotated[ExecutionLedger, Depends(get_ledger)]

@@ -1,27 +1,24 @@
-"""Build everything with a lifetime (config, executors, graph, engine, sweeper) for one app."""
+"""Build everything with a lifetime (executors, stores, graph, engine, services, sweeper) once,
+in the app's lifespan; routes reach them through `deps.py`, never by building them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from dataclasses import dataclass
 
-from agent_orchestrator.chat.service import ChatService
-from agent_orchestrator.chat.store import ChatStore
-from agent_orchestrator.workflows.engine import WorkflowEngine
 from graphs.context import WorkflowContext
 from graphs.workflow import build_graph
-from shared.lib.alerts.strategies import RecoveryStrategies, load_recovery_strategies
-from shared.lib.approvals.policy import ApprovalPolicy
+from shared.lib.alerts.service import AlertService
+from shared.lib.alerts.store import AlertStore
+from shared.lib.alerts.triage import AlertTriage
+from shared.lib.approvals.service import ApprovalService
 from shared.lib.approvals.store import ApprovalStore
-from shared.lib.catalog.loader import load_catalog
-from shared.lib.catalog.models import Catalog
-from shared.lib.commands.policy import CommandPolicy, load_command_policy
+from shared.lib.chat.service import ChatService
+from shared.lib.chat.store import ChatStore
+from shared.lib.config import AgentConfig
 from shared.lib.db.checkpointer import PooledPostgresSaver
 from shared.lib.db.database import Database
 from shared.lib.execution.ledger import ExecutionLedger
@@ -31,18 +28,13 @@ from shared.lib.executors.docker import DockerExecutor
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.executors.http import HttpExecutor
 from shared.lib.executors.ssh import SshExecutor
-from shared.lib.notifications.config import load_notifications
 from shared.lib.notifications.dispatcher import NotificationDispatcher
-from shared.lib.notifications.models import NotificationsConfig
 from shared.lib.notifications.service import Notifier
 from shared.lib.planning.conversation import ConversationPlanner, OfflineConversationPlanner
 from shared.lib.planning.llm import LlmPlanner
-from shared.lib.principals import PrincipalDirectory
 from shared.lib.risk.assessor import RiskAssessor
-from shared.lib.risk.policy import RiskPolicy
 from shared.lib.settings import Settings
-from shared.lib.targets.models import SelfIdentity
-from shared.lib.targets.resolver import TargetResolver, load_targets
+from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.locks import WorkflowLocks
 from shared.lib.workflows.store import WorkflowStore
 
@@ -50,60 +42,6 @@ log = logging.getLogger(__name__)
 
 # Recovery looks for stalled threads less often than expiry runs; it reads more.
 RECOVERY_EVERY_N_SWEEPS = 6
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    """Every declarative file, validated; a bad one stops start-up naming file, line, field."""
-
-    catalog: Catalog
-    targets: TargetResolver
-    commands: CommandPolicy
-    risk: RiskPolicy
-    approvals: ApprovalPolicy
-    principals: PrincipalDirectory
-    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
-    recovery: RecoveryStrategies = field(default_factory=RecoveryStrategies)
-    identity: SelfIdentity = field(default_factory=SelfIdentity)
-
-
-def self_identity(settings: Settings, database_url: str | None) -> SelfIdentity:
-    containers = {name.strip() for name in settings.self_containers.split(",") if name.strip()}
-    if os.path.exists("/.dockerenv"):
-        containers.add(socket.gethostname())  # inside a container, the hostname is its id
-    hosts = {name.strip() for name in settings.self_hosts.split(",") if name.strip()}
-    hosts |= {socket.gethostname(), socket.getfqdn()}
-    endpoints = set()
-    if database_url:
-        parts = urlsplit(database_url)
-        if parts.hostname:
-            endpoints.add(f"{parts.hostname}:{parts.port or 5432}")
-    return SelfIdentity(
-        container_names=frozenset(containers),
-        hostnames=frozenset(hosts),
-        database_endpoints=frozenset(endpoints),
-    )
-
-
-def load_agent_config(settings: Settings, *, database_url: str | None = None) -> AgentConfig:
-    config_dir = settings.config_dir
-    catalog = load_catalog(config_dir=config_dir)
-    identity = self_identity(settings, database_url or settings.database_url)
-    return AgentConfig(
-        catalog=catalog,
-        targets=load_targets(
-            config_dir=config_dir, path=settings.environments_file, identity=identity
-        ),
-        commands=load_command_policy(config_dir=config_dir),
-        risk=RiskPolicy.load(config_dir / "hitl" / "risk_policy.yml", catalog=catalog),
-        approvals=ApprovalPolicy.load(config_dir / "hitl" / "approval_policy.yml"),
-        principals=PrincipalDirectory.load(settings.principals_path),
-        notifications=load_notifications(
-            settings.notifications_path, required=settings.notifications_file is not None
-        ),
-        recovery=load_recovery_strategies(config_dir=config_dir, catalog=catalog),
-        identity=identity,
-    )
 
 
 def default_executors(settings: Settings) -> dict[str, Executor]:
@@ -115,14 +53,21 @@ def default_executors(settings: Settings) -> dict[str, Executor]:
 
 @dataclass
 class AgentRuntime:
+    """One of each: what the routes use and what shuts down with the app."""
+
     config: AgentConfig
-    engine: WorkflowEngine
+    approvals: ApprovalStore
+    workflows: WorkflowStore
+    alert_records: AlertStore
     ledger: ExecutionLedger
+    engine: WorkflowEngine
+    decisions: ApprovalService
+    chat: ChatService
+    alerts: AlertService
     locks: WorkflowLocks
     executors: Mapping[str, Executor]
+    notifications: NotificationDispatcher
     sweeper: asyncio.Task[None] | None = None
-    notifications: NotificationDispatcher | None = None
-    chat: ChatService | None = None
 
     async def close(self) -> None:
         if self.sweeper is not None:
@@ -130,17 +75,20 @@ class AgentRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.sweeper
         await self.engine.drain()
-        if self.notifications is not None:
-            await self.notifications.aclose()
+        await self.notifications.aclose()
         await self.locks.close()
         for executor in self.executors.values():
             await executor.aclose()
 
 
 async def start_runtime(
-    settings: Settings, database: Database, *, executors: Mapping[str, Executor] | None = None
+    settings: Settings,
+    database: Database,
+    config: AgentConfig,
+    *,
+    executors: Mapping[str, Executor] | None = None,
 ) -> AgentRuntime:
-    config = load_agent_config(settings, database_url=database.url)
+    config = config.for_database(database.url)
     executors = dict(executors) if executors is not None else default_executors(settings)
     runner = OperationRunner(
         catalog=config.catalog,
@@ -151,9 +99,10 @@ async def start_runtime(
     approvals, workflows = ApprovalStore(database.pool), WorkflowStore(database.pool)
     ledger = ExecutionLedger(database.pool, owner=settings.replica_id)
     planner = conversation_planner(settings, config)
+    assessor = RiskAssessor(policy=config.risk, catalog=config.catalog, resolver=config.targets)
     context = WorkflowContext(
         planner=planner,
-        assessor=RiskAssessor(policy=config.risk, catalog=config.catalog, resolver=config.targets),
+        assessor=assessor,
         approval_rules=config.approvals,
         catalog=config.catalog,
         runner=runner,
@@ -173,25 +122,49 @@ async def start_runtime(
         public_url=settings.public_url,
     )
     engine = WorkflowEngine(
-        graph=graph,
-        context=context,
+        graph=graph, context=context, workflows=workflows, locks=locks, notifier=notifier
+    )
+    context.on_status = engine.status_changed
+    decisions = ApprovalService(
+        store=approvals, workflows=workflows, engine=engine, notifier=notifier
+    )
+    alert_records = AlertStore(database.pool)
+    runtime = AgentRuntime(
+        config=config,
         approvals=approvals,
         workflows=workflows,
-        locks=locks,
-        notifier=notifier,
-    )
-    runtime = AgentRuntime(config, engine, ledger, locks, executors, notifications=notifications)
-    runtime.chat = ChatService(
-        store=ChatStore(database.pool),
+        alert_records=alert_records,
+        ledger=ledger,
         engine=engine,
-        planner=planner,
-        runner=runner,
-        assessor=context.assessor,
-        history=ledger,
-        approvals=approvals,
-        catalog=config.catalog,
+        decisions=decisions,
+        chat=ChatService(
+            store=ChatStore(database.pool),
+            engine=engine,
+            planner=planner,
+            runner=runner,
+            assessor=assessor,
+            history=ledger,
+            approvals=approvals,
+            decisions=decisions,
+            catalog=config.catalog,
+        ),
+        alerts=AlertService(
+            store=alert_records,
+            workflows=workflows,
+            engine=engine,
+            approvals=decisions,
+            triage=AlertTriage(
+                strategies=config.recovery,
+                catalog=config.catalog,
+                resolver=config.targets,
+                identity=config.identity,
+            ),
+        ),
+        locks=locks,
+        executors=executors,
+        notifications=notifications,
     )
-    runtime.sweeper = asyncio.create_task(_sweep(engine, settings.sweep_interval_s))
+    runtime.sweeper = asyncio.create_task(_sweep(runtime, settings.sweep_interval_s))
     return runtime
 
 
@@ -206,14 +179,15 @@ def conversation_planner(settings: Settings, config: AgentConfig) -> Conversatio
     )
 
 
-async def _sweep(engine: WorkflowEngine, interval_s: float) -> None:
+async def _sweep(runtime: AgentRuntime, interval_s: float) -> None:
     """Expire approvals past their TTL; now and then pick up threads whose driver died."""
     sweeps = 0
     while True:
         try:
-            await engine.expire_due()
+            await runtime.decisions.expire_due()
             if sweeps % RECOVERY_EVERY_N_SWEEPS == 0:
-                await engine.recover()
+                await runtime.decisions.recover_decided()
+                await runtime.engine.recover_stalled()
         except Exception:  # a failed sweep is retried next interval; the service stays up
             log.exception("sweep failed")
         sweeps += 1

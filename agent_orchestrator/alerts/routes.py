@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from agent_orchestrator.alerts.schemas import AlertmanagerPayload, AlertView, WebhookReply
-from agent_orchestrator.alerts.service import SIGNATURE_HEADER, verify_delivery
+from agent_orchestrator.alerts.schemas import AlertView
 from agent_orchestrator.deps import AlertRecords, Alerts, CurrentPrincipal, Settings
+from shared.lib.alerts.models import AlertmanagerPayload, WebhookReply
+from shared.lib.alerts.service import SIGNATURE_HEADER, verify_delivery
 from shared.lib.errors import DomainError
 
 router = APIRouter(tags=["alerts"])

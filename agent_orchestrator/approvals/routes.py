@@ -8,9 +8,9 @@ from uuid import UUID
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from agent_orchestrator.approvals.service import DecisionView, decide
-from agent_orchestrator.deps import Approvals, CurrentPrincipal, Engine
+from agent_orchestrator.deps import Approvals, CurrentPrincipal, Decisions
 from shared.lib.approvals.models import ApprovalRecord, Decision
+from shared.lib.approvals.service import DecisionView
 from shared.lib.errors import ForbiddenError
 from shared.lib.planning.models import Plan
 
@@ -61,22 +61,19 @@ async def get_approval(
 async def approve(
     approval_id: UUID,
     principal: CurrentPrincipal,
-    approvals: Approvals,
-    engine: Engine,
+    decisions: Decisions,
     body: ApproveBody | None = None,
 ) -> DecisionView:
     """Approve (or, with `plan`, edit) a pending request."""
     body = body or ApproveBody()
     decision: Decision = "edit" if body.plan is not None else "approve"
-    return await decide(
-        approvals,
-        engine,
-        principal,
-        approval_id,
-        decision,
-        body.reason,
-        body.plan,
-        body.plan_hash,
+    return await decisions.decide(
+        principal=principal,
+        approval_id=approval_id,
+        decision=decision,
+        reason=body.reason,
+        plan=body.plan,
+        plan_hash=body.plan_hash,
     )
 
 
@@ -85,11 +82,12 @@ async def reject(
     approval_id: UUID,
     body: RejectBody,
     principal: CurrentPrincipal,
-    approvals: Approvals,
-    engine: Engine,
+    decisions: Decisions,
 ) -> DecisionView:
     """Reject a pending request; a reason is required."""
-    return await decide(approvals, engine, principal, approval_id, "reject", body.reason)
+    return await decisions.decide(
+        principal=principal, approval_id=approval_id, decision="reject", reason=body.reason
+    )
 
 
 class ExpiryView(BaseModel):
@@ -97,11 +95,11 @@ class ExpiryView(BaseModel):
 
 
 @router.post("/approvals/expire")
-async def expire_now(principal: CurrentPrincipal, engine: Engine) -> ExpiryView:
+async def expire_now(principal: CurrentPrincipal, decisions: Decisions) -> ExpiryView:
     """Resolve approvals past their TTL now (the sweeper does this on its own too)."""
     if not principal.has_any({"ops-lead", "admin"}):
         raise ForbiddenError(
             f"'{principal.name}' has roles {sorted(principal.roles)}; expiring approvals "
             "needs ops-lead or admin"
         )
-    return ExpiryView(expired=await engine.expire_due())
+    return ExpiryView(expired=await decisions.expire_due())

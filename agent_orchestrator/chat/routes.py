@@ -8,8 +8,9 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from agent_orchestrator.chat.schemas import ChatEvent, ChatHistory, ChatReply, ChatRequest
+from agent_orchestrator.chat.schemas import ChatRequest
 from agent_orchestrator.deps import Chat, CurrentPrincipal
+from shared.lib.chat.models import ChatEvent, ChatHistory, ChatReply
 
 router = APIRouter(tags=["chat"])
 

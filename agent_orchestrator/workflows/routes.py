@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from agent_orchestrator.deps import Approvals, CurrentPrincipal, Engine, Ledger, Workflows
+from agent_orchestrator.deps import (
+    Approvals,
+    CurrentPrincipal,
+    Decisions,
+    Engine,
+    Ledger,
+    Workflows,
+)
 from agent_orchestrator.workflows.schemas import (
     OrchestrateRequest,
     ResumeView,
@@ -60,6 +67,6 @@ async def get_workflow(
 
 
 @router.post("/resume/{task_id}", status_code=status.HTTP_202_ACCEPTED)
-async def resume(task_id: str, principal: CurrentPrincipal, engine: Engine) -> ResumeView:
+async def resume(task_id: str, principal: CurrentPrincipal, decisions: Decisions) -> ResumeView:
     """Continue a workflow whose approval is settled but whose run stopped; idempotent."""
-    return ResumeView(workflow_id=task_id, outcome=await engine.resume(task_id))
+    return ResumeView(workflow_id=task_id, outcome=await decisions.resume_workflow(task_id))

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from shared.lib.approvals.models import ApprovalRecord
 from shared.lib.planning.models import PlannedOperation
+from shared.lib.risk.models import RiskView
 from shared.lib.workflows.store import WorkflowEvent, WorkflowRecord
 
 
@@ -47,11 +48,6 @@ class OrchestrateRequest(BaseModel):
                 )
             ]
         return None
-
-
-class RiskView(BaseModel):
-    tier: str
-    reasons: list[str]
 
 
 class WorkflowView(BaseModel):

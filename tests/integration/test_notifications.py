@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from agent_orchestrator.app import create_app
-from agent_orchestrator.workflows.engine import WorkflowEngine
+from shared.lib.approvals.service import ApprovalService
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.notifications.formats import (
     DELIVERY_HEADER,
@@ -270,9 +270,9 @@ def test_withdrawn_approval_notifies(
 ) -> None:
     api = start_api(write_config(tmp_path, both_formats(receiver)[:1]))
     workflow_id, approval_id = pause_for_approval(api)
-    engine: WorkflowEngine = api.app.state.engine  # type: ignore[attr-defined]
+    decisions: ApprovalService = api.app.state.decisions  # type: ignore[attr-defined]
     assert api.portal is not None
-    withdraw = partial(engine.withdraw, actor="alertmanager", reason="resolved")
+    withdraw = partial(decisions.withdraw, actor="alertmanager", reason="resolved")
     withdrawn = api.portal.call(withdraw, uuid.UUID(approval_id))
     assert withdrawn
     wait_status(api, workflow_id, "withdrawn")

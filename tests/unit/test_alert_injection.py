@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agent_orchestrator.alerts.schemas import AlertmanagerPayload
 from shared.lib.alerts import AlertFacts, AlertTriage, load_recovery_strategies
+from shared.lib.alerts.models import AlertmanagerPayload
 from shared.lib.catalog import Catalog, load_catalog
 from shared.lib.planning.models import Plan
 from shared.lib.planning.offline import OfflinePlanner

@@ -6,7 +6,7 @@ from uuid import UUID
 
 import pytest
 
-from agent_orchestrator.chat.phrases import asks_for_pending, decision_in
+from shared.lib.chat.phrases import asks_for_pending, decision_in
 
 APPROVAL = "9b29c164-672d-5638-84c4-cbbf5c832b72"
 

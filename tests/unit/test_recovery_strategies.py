@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agent_orchestrator.runtime import load_agent_config
 from shared.lib.alerts import RECOVERY_STRATEGIES_FILE, load_recovery_strategies
 from shared.lib.catalog import Catalog, load_catalog
+from shared.lib.config import load_agent_config
 from shared.lib.config_errors import ConfigError
 from shared.lib.settings import SettingsError, load_settings
 from tests.helpers import CONFIG_DIR

@@ -8,8 +8,6 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.lib.alerts import AlertRecord
-
 # Alertmanager sends this for an alert that has not ended yet.
 NO_END = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
 
@@ -97,31 +95,3 @@ class WebhookReply(BaseModel):
             withdrawn=count("withdrawn"),
             alerts=outcomes,
         )
-
-
-class AlertView(BaseModel):
-    """An alert episode as recorded: what the agent did, repeats, resolution and notes."""
-
-    id: int
-    fingerprint: str
-    alertname: str
-    status: str
-    action: str
-    reason: str | None
-    strategy: str | None
-    target: str | None
-    environment: str | None
-    labels: dict[str, str]
-    workflow_id: str | None
-    workflow_status: str | None
-    approval_id: UUID | None
-    received: int
-    starts_at: datetime
-    first_seen: datetime
-    last_seen: datetime
-    resolved_at: datetime | None
-    notes: list[dict[str, object]]
-
-    @classmethod
-    def of(cls, record: AlertRecord) -> AlertView:
-        return cls.model_validate(record.model_dump(exclude={"annotations"}))

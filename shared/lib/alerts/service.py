@@ -11,24 +11,19 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from agent_orchestrator.alerts.schemas import (
+from shared.lib.alerts.models import (
     AlertmanagerAlert,
     AlertmanagerPayload,
     AlertOutcome,
     Outcome,
     WebhookReply,
 )
-from agent_orchestrator.workflows.engine import WorkflowEngine
-from shared.lib.alerts import (
-    AlertFacts,
-    AlertNotice,
-    AlertRecord,
-    AlertStore,
-    AlertTriage,
-    RecoveryDecision,
-)
+from shared.lib.alerts.store import AlertNotice, AlertRecord, AlertStore
+from shared.lib.alerts.triage import AlertFacts, AlertTriage, RecoveryDecision
+from shared.lib.approvals.service import ApprovalService
 from shared.lib.errors import ConflictError, DomainError
 from shared.lib.settings import Settings
+from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.models import WorkRequest
 from shared.lib.workflows.store import WorkflowStore
 
@@ -89,11 +84,13 @@ class AlertService:
         store: AlertStore,
         workflows: WorkflowStore,
         engine: WorkflowEngine,
+        approvals: ApprovalService,
         triage: AlertTriage,
     ) -> None:
         self._store = store
         self._workflows = workflows
         self._engine = engine
+        self._approvals = approvals
         self._triage = triage
 
     async def receive(
@@ -168,7 +165,7 @@ class AlertService:
                 "longer needed"
             )
             try:
-                withdrawn = await self._engine.withdraw(
+                withdrawn = await self._approvals.withdraw(
                     workflow.approval_id, actor=REQUESTER, reason=reason
                 )
             except ConflictError as exc:

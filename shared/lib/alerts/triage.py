@@ -4,7 +4,6 @@ only ever selects a configured name: annotations are free text and never reach a
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from shared.lib.targets import (
     UnknownEnvironmentError,
     UnknownTargetError,
 )
+from shared.lib.targets.addresses import host_of, is_loopback
 from shared.lib.targets.resolver import OWN_CONTAINER, OWN_DATABASE, OWN_DATABASE_HOST, OWN_HOST
 
 # What a label value must look like to be compared with configured names at all.
@@ -203,11 +203,11 @@ class AlertTriage:
     def _identity_match(self, value: str) -> str | None:
         identity = self._identity
         lowered = value.strip().lower()
-        host = _host_of(lowered)
+        host = host_of(lowered)
         if lowered in {e.lower() for e in identity.database_endpoints}:
             return OWN_DATABASE
-        database_hosts = {_host_of(e.lower()) for e in identity.database_endpoints}
-        if host in database_hosts and not _is_loopback(host):
+        database_hosts = {host_of(e.lower()) for e in identity.database_endpoints}
+        if host in database_hosts and not is_loopback(host):
             return OWN_DATABASE_HOST
         if host in {name.lower() for name in identity.container_names}:
             return OWN_CONTAINER
@@ -251,19 +251,3 @@ def _shown(value: str) -> str:
     """A label value as safe text: quoted, non-ASCII escaped (look-alike letters show), short."""
     text = ascii(value)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _host_of(value: str) -> str:
-    if value.startswith("["):
-        return value[1:].partition("]")[0]
-    host, sep, port = value.rpartition(":")
-    return host if sep and port.isdigit() and ":" not in host else value
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

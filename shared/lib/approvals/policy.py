@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from shared.lib.config_errors import YamlDocument, read_yaml
+from shared.lib.errors import ConflictError, ForbiddenError
 from shared.lib.principals import Role
 from shared.lib.risk.models import RiskTier
 
@@ -134,3 +136,49 @@ def _weaker(policy: TierPolicy, *, than: TierPolicy) -> bool:
     if policy.auto:
         return not than.auto
     return not than.auto and policy.approvals < than.approvals
+
+
+# The agent can never approve anything, whoever holds its key.
+AGENT_PRINCIPAL = "devops-agent"
+
+
+@dataclass(frozen=True)
+class DecisionSubject:
+    """What decides who may decide on a request: its requester, who shaped its plan, the roles
+    its tier allows, and whether its TTL has passed (`expires_at` set only then)."""
+
+    approval_id: str
+    requester: str
+    plan_authors: tuple[str, ...]
+    allowed_roles: tuple[str, ...]
+    risk_level: str
+    expires_at: datetime | None = None
+
+
+def authorize_decider(subject: DecisionSubject, *, actor: str, roles: frozenset[str]) -> str:
+    """The role `actor` decides with, or a ForbiddenError/ConflictError saying why not."""
+    allowed_roles = sorted(subject.allowed_roles)
+    if subject.expires_at is not None:
+        raise ConflictError(
+            f"approval '{subject.approval_id}' expired at {subject.expires_at.isoformat()}; "
+            "nothing was changed; start the workflow again if the work is still needed"
+        )
+    if actor == AGENT_PRINCIPAL:
+        raise ForbiddenError("the agent cannot approve its own work; a human must decide")
+    if actor == subject.requester:
+        raise ForbiddenError(
+            f"'{actor}' requested this work and cannot decide on it; ask another approver "
+            f"with one of the roles {allowed_roles}"
+        )
+    if actor in subject.plan_authors:
+        raise ForbiddenError(
+            f"'{actor}' edited this plan and cannot approve the edit; ask another approver "
+            f"with one of the roles {allowed_roles}"
+        )
+    allowed = sorted(roles & set(subject.allowed_roles))
+    if not allowed:
+        raise ForbiddenError(
+            f"'{actor}' has roles {sorted(roles)}; a {subject.risk_level} approval needs one "
+            f"of {allowed_roles}"
+        )
+    return allowed[0]

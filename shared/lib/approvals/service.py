@@ -1,4 +1,5 @@
-"""Record a decision on an approval and resume its workflow: one path for REST and chat."""
+"""Everything that settles an approval: a person's decision (REST, CLI, chat), a withdrawal
+(its alert resolved), an expiry (its TTL passed), and the one resume each settlement causes."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from agent_orchestrator.workflows.engine import WorkflowEngine
-from shared.lib.approvals.models import Decision
+from shared.lib.approvals.decisions import gate_decision
+from shared.lib.approvals.models import ApprovalRecord, ApprovalStatus, Decision
 from shared.lib.approvals.store import ApprovalStore
-from shared.lib.metrics import APPROVAL_DECISIONS
+from shared.lib.errors import ConflictError
+from shared.lib.metrics import APPROVAL_DECISIONS, APPROVAL_EXPIRATIONS, APPROVAL_WAIT
+from shared.lib.notifications.models import NotificationEvent
+from shared.lib.notifications.service import Notifier
 from shared.lib.planning.models import Plan
 from shared.lib.principals import Principal
+from shared.lib.workflows.engine import WorkflowEngine
+from shared.lib.workflows.store import WorkflowStore
 
 
 class DecisionView(BaseModel):
@@ -23,36 +29,114 @@ class DecisionView(BaseModel):
     resumed: bool
 
 
-async def decide(
-    approvals: ApprovalStore,
-    engine: WorkflowEngine,
-    principal: Principal,
-    approval_id: UUID,
-    decision: Decision,
-    reason: str | None,
-    plan: Plan | None = None,
-    plan_hash: str | None = None,
-) -> DecisionView:
-    result = await approvals.decide(
-        approval_id=approval_id,
-        actor=principal.name,
-        roles=principal.roles,
-        decision=decision,
-        reason=reason,
-        plan=plan,
-        expected_plan_hash=plan_hash,
-    )
-    record = result.approval
-    APPROVAL_DECISIONS.labels(decision=decision, risk_level=record.risk_level).inc()
-    await engine.notifier.approval_decided(
-        record, decision=decision, actor=principal.name, reason=reason
-    )
-    resumed = bool(result.gate) and await engine.resume_decided(approval_id)
-    return DecisionView(
-        approval_id=record.id,
-        workflow_id=record.workflow_id,
-        status=record.status,
-        approvals_received=record.approvals_received,
-        required_approvals=record.required_approvals,
-        resumed=resumed,
-    )
+class ApprovalService:
+    def __init__(
+        self,
+        *,
+        store: ApprovalStore,
+        workflows: WorkflowStore,
+        engine: WorkflowEngine,
+        notifier: Notifier,
+    ) -> None:
+        self._store = store
+        self._workflows = workflows
+        self._engine = engine
+        self.notifier = notifier
+
+    async def decide(
+        self,
+        *,
+        principal: Principal,
+        approval_id: UUID,
+        decision: Decision,
+        reason: str | None = None,
+        plan: Plan | None = None,
+        plan_hash: str | None = None,
+    ) -> DecisionView:
+        """Record one person's decision; when it settles the request, resume the workflow."""
+        result = await self._store.decide(
+            approval_id=approval_id,
+            actor=principal.name,
+            roles=principal.roles,
+            decision=decision,
+            reason=reason,
+            plan=plan,
+            expected_plan_hash=plan_hash,
+        )
+        record = result.approval
+        APPROVAL_DECISIONS.labels(decision=decision, risk_level=record.risk_level).inc()
+        await self.notifier.approval_decided(
+            record, decision=decision, actor=principal.name, reason=reason
+        )
+        resumed = bool(result.gate) and await self.resume_decided(approval_id)
+        return DecisionView(
+            approval_id=record.id,
+            workflow_id=record.workflow_id,
+            status=record.status,
+            approvals_received=record.approvals_received,
+            required_approvals=record.required_approvals,
+            resumed=resumed,
+        )
+
+    async def withdraw(self, approval_id: UUID, *, actor: str, reason: str) -> bool:
+        """Withdraw a pending approval (its cause went away) and end its workflow."""
+        record = await self._store.resolve(
+            approval_id=approval_id, status=ApprovalStatus.WITHDRAWN, actor=actor, reason=reason
+        )
+        if record is None:
+            return False
+        await self.notifier.approval_resolved(record, event=NotificationEvent.APPROVAL_WITHDRAWN)
+        await self.resume_decided(approval_id)
+        return True
+
+    async def expire_due(self) -> int:
+        """Resolve approvals past their TTL and resume their workflows to a terminal state."""
+        expired = await self._store.expire_due()
+        for record in expired:
+            APPROVAL_EXPIRATIONS.labels(risk_level=record.risk_level).inc()
+            await self.notifier.approval_resolved(record, event=NotificationEvent.APPROVAL_EXPIRED)
+            await self.resume_decided(record.id)
+        return len(expired)
+
+    async def resume_decided(self, approval_id: UUID, *, force: bool = False) -> bool:
+        """Resume the workflow of a settled approval; exactly one caller wins the claim."""
+        record = await self._store.get(approval_id)
+        decision = gate_decision(record)
+        if decision is None:
+            return False
+        if not await self._store.claim_resume(approval_id) and not force:
+            return False
+        APPROVAL_WAIT.labels(risk_level=record.risk_level).observe(_wait_seconds(record))
+        self._engine.answer_gate(
+            workflow_id=record.workflow_id,
+            decision=decision.model_dump(mode="json"),
+            approval_id=str(approval_id),
+        )
+        return True
+
+    async def resume_workflow(self, workflow_id: str) -> str:
+        """POST /resume: a paused workflow resumes through its settled approval; any other
+        stopped run continues where it stopped. Idempotent; says what it did."""
+        record = await self._workflows.get(workflow_id)
+        if record.status == "awaiting_approval" and record.approval_id is not None:
+            approval = await self._store.get(record.approval_id)
+            if gate_decision(approval) is None:
+                raise ConflictError(
+                    f"workflow '{workflow_id}' awaits approval '{record.approval_id}'; approve "
+                    "or reject it first (POST /approve/{id} or /reject/{id})"
+                )
+            await self.resume_decided(record.approval_id, force=True)
+            return "resuming after decision"
+        return await self._engine.continue_run(workflow_id)
+
+    async def recover_decided(self, *, grace_s: float = 30.0) -> int:
+        """Resume settled approvals whose resume never ran (the process died in between)."""
+        recovered = 0
+        for approval_id in await self._store.decided_not_resumed(older_than_s=grace_s):
+            recovered += await self.resume_decided(approval_id, force=True)
+        return recovered
+
+
+def _wait_seconds(record: ApprovalRecord) -> float:
+    end = record.decided_at or record.created_at
+    return max((end - record.created_at).total_seconds(), 0.0)

@@ -18,12 +18,10 @@ from shared.lib.approvals.models import (
     DecisionResult,
     GateDecision,
 )
+from shared.lib.approvals.policy import DecisionSubject, authorize_decider
 from shared.lib.db.pool import Pool
-from shared.lib.errors import ConflictError, ForbiddenError, InvalidRequestError, NotFoundError
+from shared.lib.errors import ConflictError, InvalidRequestError, NotFoundError
 from shared.lib.planning.models import Plan
-
-# The agent can never approve anything, whoever holds its key.
-AGENT_PRINCIPAL = "devops-agent"
 
 _SELECT_REQUEST = """
 SELECT r.*,
@@ -156,7 +154,18 @@ class ApprovalStore:
         """Record one decision under a row lock; concurrent calls see each other's effects."""
         async with self._pool.connection() as conn, conn.transaction():
             row = await _lock_request(conn, approval_id)
-            role = _authorize(row, actor=actor, roles=roles)
+            role = authorize_decider(
+                DecisionSubject(
+                    approval_id=str(row["id"]),
+                    requester=row["requester"],
+                    plan_authors=tuple(row["context"].get("plan_authors", [])),
+                    allowed_roles=tuple(row["allowed_roles"]),
+                    risk_level=row["risk_level"],
+                    expires_at=row["expires_at"] if row["past_ttl"] else None,
+                ),
+                actor=actor,
+                roles=roles,
+            )
             await _refuse_repeat(conn, row, actor=actor)
             if expected_plan_hash and expected_plan_hash != row["plan_hash"]:
                 raise ConflictError(
@@ -258,33 +267,6 @@ async def _lock_request(conn: AsyncConnection[DictRow], approval_id: UUID) -> Di
             f"approval '{approval_id}' is already {row['status']}; nothing was changed"
         )
     return row
-
-
-def _authorize(row: DictRow, *, actor: str, roles: frozenset[str]) -> str:
-    if row["past_ttl"]:
-        raise ConflictError(
-            f"approval '{row['id']}' expired at {row['expires_at'].isoformat()}; nothing was "
-            "changed; start the workflow again if the work is still needed"
-        )
-    if actor == AGENT_PRINCIPAL:
-        raise ForbiddenError("the agent cannot approve its own work; a human must decide")
-    if actor == row["requester"]:
-        raise ForbiddenError(
-            f"'{actor}' requested this work and cannot decide on it; ask another approver "
-            f"with one of the roles {sorted(row['allowed_roles'])}"
-        )
-    if actor in row["context"].get("plan_authors", []):
-        raise ForbiddenError(
-            f"'{actor}' edited this plan and cannot approve the edit; ask another approver "
-            f"with one of the roles {sorted(row['allowed_roles'])}"
-        )
-    allowed = sorted(roles & set(row["allowed_roles"]))
-    if not allowed:
-        raise ForbiddenError(
-            f"'{actor}' has roles {sorted(roles)}; a {row['risk_level']} approval needs one "
-            f"of {sorted(row['allowed_roles'])}"
-        )
-    return allowed[0]
 
 
 async def _refuse_repeat(conn: AsyncConnection[DictRow], row: DictRow, *, actor: str) -> None:

@@ -1,4 +1,4 @@
-"""Request and response bodies of the chat endpoints."""
+"""A chat turn's reply, its streamed events, and what a session remembers."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent_orchestrator.chat.store import ChatMessage
-from agent_orchestrator.workflows.schemas import RiskView
+from shared.lib.chat.store import ChatMessage
+from shared.lib.risk.models import RiskView
 
 ChatStatus = Literal[
     "answered",  # read-only work ran at once; the reply holds the results
@@ -24,13 +24,6 @@ ChatStatus = Literal[
     "needs_clarification",  # nothing ran: the reply asks a question
     "refused",  # nothing ran: the request or decision is not allowed
 ]
-
-
-class ChatRequest(BaseModel):
-    message: str = Field(min_length=1, max_length=4000, examples=["restart web on prod"])
-    session_id: UUID | None = Field(
-        default=None, description="Continue this conversation; leave out to start one."
-    )
 
 
 class StepResult(BaseModel):

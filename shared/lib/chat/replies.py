@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
-from agent_orchestrator.chat.schemas import StepResult
-from agent_orchestrator.workflows.schemas import RiskView
 from shared.lib.approvals.models import ApprovalRecord
+from shared.lib.chat.models import StepResult
 from shared.lib.execution.runner import Refusal
 from shared.lib.planning.conversation import Proposal
 from shared.lib.planning.models import PlannedOperation
+from shared.lib.risk.models import RiskView
 from shared.lib.workflows.store import WorkflowRecord
 
 OUTPUT_LINES = 20

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from agent_orchestrator.approvals.service import decide as decide_approval
-from agent_orchestrator.chat import replies
-from agent_orchestrator.chat.phrases import DecisionRequest, asks_for_pending, decision_in
-from agent_orchestrator.chat.schemas import (
+from shared.lib.approvals.models import ApprovalRecord
+from shared.lib.approvals.service import ApprovalService
+from shared.lib.approvals.store import ApprovalStore
+from shared.lib.catalog import Catalog
+from shared.lib.chat import replies
+from shared.lib.chat.models import (
     ChatEvent,
     ChatHistory,
     ChatReply,
@@ -25,12 +27,8 @@ from agent_orchestrator.chat.schemas import (
     SessionContext,
     StepResult,
 )
-from agent_orchestrator.chat.store import ChatMessage, ChatSession, ChatStore
-from agent_orchestrator.workflows.engine import WorkflowEngine
-from graphs.context import Assessor, MutationHistory
-from shared.lib.approvals.models import ApprovalRecord
-from shared.lib.approvals.store import ApprovalStore
-from shared.lib.catalog import Catalog
+from shared.lib.chat.phrases import DecisionRequest, asks_for_pending, decision_in
+from shared.lib.chat.store import ChatMessage, ChatSession, ChatStore
 from shared.lib.errors import DomainError
 from shared.lib.execution.models import OperationCall
 from shared.lib.execution.runner import OperationRunner, Refusal
@@ -43,7 +41,9 @@ from shared.lib.planning.conversation import (
 )
 from shared.lib.planning.models import Plan, PlannedOperation
 from shared.lib.principals import Principal
+from shared.lib.risk.assessor import MutationHistory, RiskAssessor
 from shared.lib.risk.models import RiskTier
+from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.models import WorkRequest
 from shared.lib.workflows.store import WorkflowRecord
 
@@ -89,9 +89,10 @@ class ChatService:
         engine: WorkflowEngine,
         planner: ConversationPlanner,
         runner: OperationRunner,
-        assessor: Assessor,
+        assessor: RiskAssessor,
         history: MutationHistory,
         approvals: ApprovalStore,
+        decisions: ApprovalService,
         catalog: Catalog,
     ) -> None:
         self._store = store
@@ -101,6 +102,7 @@ class ChatService:
         self._assessor = assessor
         self._history = history
         self._approvals = approvals
+        self._decisions = decisions
         self._catalog = catalog
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -329,13 +331,11 @@ class ChatService:
                 approval_id=approval_id,
             )
         try:
-            view = await decide_approval(
-                self._approvals,
-                self._engine,
-                turn.principal,
-                approval_id,
-                request.decision,
-                request.reason,
+            view = await self._decisions.decide(
+                principal=turn.principal,
+                approval_id=approval_id,
+                decision=request.decision,
+                reason=request.reason,
             )
         except DomainError as error:
             return turn.reply(

@@ -48,3 +48,10 @@ class RiskAssessment(BaseModel):
     @property
     def reasons(self) -> list[str]:
         return [f"{hit.rule}: {hit.reason}" for hit in self.hits]
+
+
+class RiskView(BaseModel):
+    """A tier and its reasons, as replies and workflow views show them."""
+
+    tier: str
+    reasons: list[str]

@@ -3,11 +3,11 @@ and says which targets are protected and why."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from shared.lib.config_errors import YamlDocument, process_environ, read_yaml
+from shared.lib.targets.addresses import host_of, is_loopback
 from shared.lib.targets.models import (
     AmbiguousTargetError,
     DockerService,
@@ -61,6 +61,12 @@ class TargetResolver:
                 self._targets[(env_name, name)] = target.model_copy(
                     update={"protected": reason is not None}
                 )
+
+    def with_identity(self, identity: SelfIdentity) -> TargetResolver:
+        """The same targets, judged against another identity (the database known at start)."""
+        return TargetResolver(
+            config=self._config, identity=identity, source=self._source, base_dir=self._base_dir
+        )
 
     def environments(self) -> list[str]:
         return sorted(self._config.environments)
@@ -161,8 +167,8 @@ class TargetResolver:
 
     def _self_reason(self, service: ServiceSpec, environment: Environment) -> str | None:
         identity = self._identity
-        database_hosts = {_host_of(endpoint) for endpoint in identity.database_endpoints}
-        remote_database_hosts = {host for host in database_hosts if not _is_loopback(host)}
+        database_hosts = {host_of(endpoint) for endpoint in identity.database_endpoints}
+        remote_database_hosts = {host for host in database_hosts if not is_loopback(host)}
         endpoints = {endpoint.lower() for endpoint in service.endpoints}
         if endpoints & {endpoint.lower() for endpoint in identity.database_endpoints}:
             return OWN_DATABASE
@@ -177,7 +183,7 @@ class TargetResolver:
         host = ssh_host.host.lower()
         if host in remote_database_hosts:
             return OWN_DATABASE_HOST
-        if _is_loopback(host):
+        if is_loopback(host):
             # Loopback on the standard port is this machine's own sshd; other loopback ports
             # are tunnels and test beds that forward to other machines.
             return OWN_HOST if ssh_host.port == 22 else None
@@ -232,19 +238,3 @@ def load_targets(
 def _check_references(config: EnvironmentsFile, document: YamlDocument) -> None:
     for at, problem, fix in dangling_references(config):
         raise document.error(problem, at=at, fix=fix)
-
-
-def _host_of(endpoint: str) -> str:
-    host, _, _ = endpoint.lower().rpartition(":")
-    return (host or endpoint.lower()).strip("[]")
-
-
-def _is_loopback(host: str) -> bool:
-    # Loopback names mean "this machine" to whoever reads them, so they cannot identify a remote
-    # target; a loopback database is matched only through a service's declared endpoints.
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

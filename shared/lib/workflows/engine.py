@@ -3,6 +3,10 @@
 LangGraph neither locks a thread nor stops two processes from resuming it, so every run of a
 thread happens under the thread's advisory lock, and a resume first re-reads the checkpoint to
 confirm the interrupt it answers is still pending.
+
+The engine knows the graph only as a compiled LangGraph graph and its runtime context as an
+opaque object, so this package does not import `graphs/` (which imports it). Whoever builds
+the context points its `on_status` hook at `status_changed`.
 """
 
 from __future__ import annotations
@@ -11,20 +15,12 @@ import asyncio
 import logging
 import uuid
 from typing import Any
-from uuid import UUID
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from graphs.context import WorkflowContext
-from graphs.state import WorkflowState
-from shared.lib.approvals.decisions import gate_decision
-from shared.lib.approvals.models import ApprovalRecord, ApprovalStatus
-from shared.lib.approvals.store import ApprovalStore
-from shared.lib.errors import ConflictError
-from shared.lib.metrics import APPROVAL_EXPIRATIONS, APPROVAL_WAIT, WORKFLOW_DURATION, WORKFLOWS
-from shared.lib.notifications.models import NotificationEvent
+from shared.lib.metrics import WORKFLOW_DURATION, WORKFLOWS
 from shared.lib.notifications.service import Notifier
 from shared.lib.workflows.locks import WorkflowLocks
 from shared.lib.workflows.models import WorkRequest
@@ -32,7 +28,7 @@ from shared.lib.workflows.store import TERMINAL_STATUSES, WorkflowRecord, Workfl
 
 log = logging.getLogger(__name__)
 
-Graph = CompiledStateGraph[WorkflowState, WorkflowContext, WorkflowState, WorkflowState]
+Graph = CompiledStateGraph[Any, Any, Any, Any]
 
 _SKIP = object()
 
@@ -48,21 +44,18 @@ class WorkflowEngine:
         self,
         *,
         graph: Graph,
-        context: WorkflowContext,
-        approvals: ApprovalStore,
+        context: object,
         workflows: WorkflowStore,
         locks: WorkflowLocks,
-        notifier: Notifier | None = None,
+        notifier: Notifier,
     ) -> None:
         self._graph = graph
         self._context = context
-        self._approvals = approvals
         self._workflows = workflows
         self._locks = locks
+        self._notifier = notifier
         self._tasks: set[asyncio.Task[None]] = set()
         self._milestones: dict[str, asyncio.Event] = {}
-        self.notifier = notifier or Notifier.silent(approvals=approvals, workflows=workflows)
-        context.on_status = self._status_changed
 
     async def start(self, request: WorkRequest) -> WorkflowRecord:
         """Record the workflow, drive it in the background, answer once it has a status."""
@@ -75,10 +68,7 @@ class WorkflowEngine:
             request_id=request.request_id,
         )
         milestone = self._milestones.setdefault(workflow_id, asyncio.Event())
-        graph_input: WorkflowState = {
-            "workflow_id": workflow_id,
-            "request": request.model_dump(mode="json"),
-        }
+        graph_input = {"workflow_id": workflow_id, "request": request.model_dump(mode="json")}
         task = self._spawn(self._drive(workflow_id, graph_input, request_id=request.request_id))
         reached = asyncio.ensure_future(milestone.wait())
         try:
@@ -90,36 +80,14 @@ class WorkflowEngine:
             self._milestones.pop(workflow_id, None)
         return await self._workflows.get(workflow_id)
 
-    async def resume_decided(self, approval_id: UUID, *, force: bool = False) -> bool:
-        """Resume the workflow of a resolved approval; exactly one caller wins the claim."""
-        record = await self._approvals.get(approval_id)
-        decision = gate_decision(record)
-        if decision is None:
-            return False
-        if not await self._approvals.claim_resume(approval_id) and not force:
-            return False
-        APPROVAL_WAIT.labels(risk_level=record.risk_level).observe(_wait_seconds(record))
-        self._spawn(
-            self._drive(
-                record.workflow_id,
-                Command(resume=decision.model_dump(mode="json")),
-                approval_id=str(approval_id),
-            )
-        )
-        return True
+    def answer_gate(self, *, workflow_id: str, decision: dict[str, Any], approval_id: str) -> None:
+        """Resume a paused thread with a decision, in the background; only the interrupt still
+        pending for `approval_id` is answered (checked under the thread's lock)."""
+        self._spawn(self._drive(workflow_id, Command(resume=decision), approval_id=approval_id))
 
-    async def resume(self, workflow_id: str) -> str:
-        """POST /resume: continue a stopped workflow; idempotent. Says what it did."""
+    async def continue_run(self, workflow_id: str) -> str:
+        """Continue a run that stopped between steps (not at its gate); says what it did."""
         record = await self._workflows.get(workflow_id)
-        if record.status == "awaiting_approval" and record.approval_id is not None:
-            approval = await self._approvals.get(record.approval_id)
-            if gate_decision(approval) is None:
-                raise ConflictError(
-                    f"workflow '{workflow_id}' awaits approval '{record.approval_id}'; approve "
-                    "or reject it first (POST /approve/{id} or /reject/{id})"
-                )
-            await self.resume_decided(record.approval_id, force=True)
-            return "resuming after decision"
         # A run that died with an internal error is marked failed but its checkpoint still has
         # steps to run; a workflow that ended in its report node has none.
         snapshot = await self._graph.aget_state(
@@ -130,35 +98,13 @@ class WorkflowEngine:
         self._spawn(self._drive(workflow_id, None))
         return "resuming"
 
-    async def withdraw(self, approval_id: UUID, *, actor: str, reason: str) -> bool:
-        """Withdraw a pending approval (its cause went away) and end its workflow."""
-        record = await self._approvals.resolve(
-            approval_id=approval_id, status=ApprovalStatus.WITHDRAWN, actor=actor, reason=reason
-        )
-        if record is None:
-            return False
-        await self.notifier.approval_resolved(record, event=NotificationEvent.APPROVAL_WITHDRAWN)
-        await self.resume_decided(approval_id)
-        return True
-
-    async def expire_due(self) -> int:
-        """Resolve approvals past their TTL and resume their workflows to a terminal state."""
-        expired = await self._approvals.expire_due()
-        for record in expired:
-            APPROVAL_EXPIRATIONS.labels(risk_level=record.risk_level).inc()
-            await self.notifier.approval_resolved(record, event=NotificationEvent.APPROVAL_EXPIRED)
-            await self.resume_decided(record.id)
-        return len(expired)
-
-    async def recover(self, *, grace_s: float = 30.0) -> int:
-        """Pick up threads whose driver died: decided-but-not-resumed, or stopped mid-run."""
-        recovered = 0
-        for approval_id in await self._approvals.decided_not_resumed(older_than_s=grace_s):
-            recovered += await self.resume_decided(approval_id, force=True)
+    async def recover_stalled(self, *, grace_s: float = 30.0) -> int:
+        """Pick up threads whose driver died mid-run or while planning."""
         # A run mid-execution holds its lock, so "running" needs no grace; a workflow being
         # created is locked only a moment after its row is written, so "planning" gets one.
         stalled = await self._workflows.in_status(["running"])
         stalled += await self._workflows.in_status(["planning"], idle_s=grace_s)
+        recovered = 0
         for workflow_id in stalled:
             if workflow_id in self._milestones:
                 continue  # started by this process moments ago
@@ -179,7 +125,7 @@ class WorkflowEngine:
     async def _drive(
         self,
         workflow_id: str,
-        graph_input: WorkflowState | Command[Any] | None,
+        graph_input: dict[str, Any] | Command[Any] | None,
         *,
         request_id: str | None = None,
         approval_id: str | None = None,
@@ -206,13 +152,13 @@ class WorkflowEngine:
                     event="error",
                     error=f"internal error: {error}; continue with POST /resume/{workflow_id}",
                 )
-                await self._status_changed(workflow_id, "failed")
+                await self.status_changed(workflow_id, "failed")
 
     async def _input_to_run(
         self,
         workflow_id: str,
         config: RunnableConfig,
-        graph_input: WorkflowState | Command[Any] | None,
+        graph_input: dict[str, Any] | Command[Any] | None,
         approval_id: str | None,
     ) -> Any:
         """Re-read the checkpoint under the lock: answer only the interrupt still pending for
@@ -232,7 +178,8 @@ class WorkflowEngine:
             return _SKIP
         return {"workflow_id": workflow_id, "request": record.request}
 
-    async def _status_changed(self, workflow_id: str, status: str) -> None:
+    async def status_changed(self, workflow_id: str, status: str) -> None:
+        """Wake a waiting start, count finished workflows, notify."""
         milestone = self._milestones.get(workflow_id)
         if milestone is not None:
             milestone.set()
@@ -242,7 +189,7 @@ class WorkflowEngine:
             WORKFLOW_DURATION.labels(status=status).observe(
                 (record.updated_at - record.created_at).total_seconds()
             )
-        await self.notifier.status_changed(workflow_id, status)
+        await self._notifier.status_changed(workflow_id, status)
 
 
 def _run_config(
@@ -259,8 +206,3 @@ def _run_config(
         "run_name": "devops-workflow",
         "tags": [f"workflow:{workflow_id}"],
     }
-
-
-def _wait_seconds(record: ApprovalRecord) -> float:
-    end = record.decided_at or record.created_at
-    return max((end - record.created_at).total_seconds(), 0.0)

@@ -1,0 +1,14 @@
+"""Request bodies of the chat endpoints (replies are the chat domain's models)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+
+class ChatRequest(BaseModel):
+    message: str = Field(min_length=1, max_length=4000, examples=["restart web on prod"])
+    session_id: UUID | None = Field(
+        default=None, description="Continue this conversation; leave out to start one."
+    )

@@ -1,0 +1,88 @@
+"""The agent's declarative configuration, loaded and validated once, and who the agent is."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from shared.lib.alerts.strategies import RecoveryStrategies, load_recovery_strategies
+from shared.lib.approvals.policy import ApprovalPolicy
+from shared.lib.catalog.loader import load_catalog
+from shared.lib.catalog.models import Catalog
+from shared.lib.commands.policy import CommandPolicy, load_command_policy
+from shared.lib.notifications.config import load_notifications
+from shared.lib.notifications.models import NotificationsConfig
+from shared.lib.principals import PrincipalDirectory
+from shared.lib.risk.policy import RiskPolicy
+from shared.lib.settings import Settings
+from shared.lib.targets.models import SelfIdentity
+from shared.lib.targets.resolver import TargetResolver, load_targets
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Every declarative file, validated; a bad one stops start-up naming file, line, field."""
+
+    catalog: Catalog
+    targets: TargetResolver
+    commands: CommandPolicy
+    risk: RiskPolicy
+    approvals: ApprovalPolicy
+    principals: PrincipalDirectory
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    recovery: RecoveryStrategies = field(default_factory=RecoveryStrategies)
+    identity: SelfIdentity = field(default_factory=SelfIdentity)
+
+    def for_database(self, database_url: str) -> AgentConfig:
+        """The same config once the database is known (an embedded one gets its port at start):
+        that database joins what the agent protects as itself."""
+        identity = self.identity.model_copy(
+            update={"database_endpoints": database_endpoints(database_url)}
+        )
+        return dataclasses.replace(
+            self, identity=identity, targets=self.targets.with_identity(identity)
+        )
+
+
+def self_identity(settings: Settings, database_url: str | None) -> SelfIdentity:
+    containers = {name.strip() for name in settings.self_containers.split(",") if name.strip()}
+    if os.path.exists("/.dockerenv"):
+        containers.add(socket.gethostname())  # inside a container, the hostname is its id
+    hosts = {name.strip() for name in settings.self_hosts.split(",") if name.strip()}
+    hosts |= {socket.gethostname(), socket.getfqdn()}
+    return SelfIdentity(
+        container_names=frozenset(containers),
+        hostnames=frozenset(hosts),
+        database_endpoints=database_endpoints(database_url),
+    )
+
+
+def database_endpoints(database_url: str | None) -> frozenset[str]:
+    if not database_url:
+        return frozenset()
+    parts = urlsplit(database_url)
+    return frozenset({f"{parts.hostname}:{parts.port or 5432}"} if parts.hostname else set())
+
+
+def load_agent_config(settings: Settings, *, database_url: str | None = None) -> AgentConfig:
+    config_dir = settings.config_dir
+    catalog = load_catalog(config_dir=config_dir)
+    identity = self_identity(settings, database_url or settings.database_url)
+    return AgentConfig(
+        catalog=catalog,
+        targets=load_targets(
+            config_dir=config_dir, path=settings.environments_file, identity=identity
+        ),
+        commands=load_command_policy(config_dir=config_dir),
+        risk=RiskPolicy.load(config_dir / "hitl" / "risk_policy.yml", catalog=catalog),
+        approvals=ApprovalPolicy.load(config_dir / "hitl" / "approval_policy.yml"),
+        principals=PrincipalDirectory.load(settings.principals_path),
+        notifications=load_notifications(
+            settings.notifications_path, required=settings.notifications_file is not None
+        ),
+        recovery=load_recovery_strategies(config_dir=config_dir, catalog=catalog),
+        identity=identity,
+    )

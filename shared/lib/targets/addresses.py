@@ -1,0 +1,38 @@
+"""Host and endpoint strings as config, alerts and settings write them: `host`, `host:port`,
+`[v6]:port`; one reading of them for target resolution and alert triage alike."""
+
+from __future__ import annotations
+
+import ipaddress
+
+
+def host_of(endpoint: str) -> str:
+    """The host part of `host`, `host:port`, `[v6]:port` or a bare IPv6 address, lowercased."""
+    value = endpoint.strip().lower()
+    if _is_ip(value):
+        return value
+    if value.startswith("["):
+        return value[1:].partition("]")[0]
+    host, sep, port = value.rpartition(":")
+    if sep and port.isdigit() and (":" not in host or _is_ip(host)):
+        return host
+    return value
+
+
+def is_loopback(host: str) -> bool:
+    """Loopback names mean "this machine" to whoever reads them, so they never identify a
+    remote target on their own."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
