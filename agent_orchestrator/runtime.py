@@ -9,7 +9,8 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+
+from psycopg.conninfo import conninfo_to_dict
 
 from agent_orchestrator.chat.service import ChatService
 from agent_orchestrator.chat.store import ChatStore
@@ -73,16 +74,27 @@ def self_identity(settings: Settings, database_url: str | None) -> SelfIdentity:
         containers.add(socket.gethostname())  # inside a container, the hostname is its id
     hosts = {name.strip() for name in settings.self_hosts.split(",") if name.strip()}
     hosts |= {socket.gethostname(), socket.getfqdn()}
-    endpoints = set()
-    if database_url:
-        parts = urlsplit(database_url)
-        if parts.hostname:
-            endpoints.add(f"{parts.hostname}:{parts.port or 5432}")
     return SelfIdentity(
         container_names=frozenset(containers),
         hostnames=frozenset(hosts),
-        database_endpoints=frozenset(endpoints),
+        database_endpoints=database_endpoints(database_url) if database_url else frozenset(),
     )
+
+
+def database_endpoints(database_url: str) -> frozenset[str]:
+    """Where the database answers, as `host:port` per host the URL lists; a Unix socket (the
+    embedded server) as `socket-directory:port`. Parsed as libpq does, `?host=` included."""
+    params = conninfo_to_dict(database_url)
+    hosts = str(params.get("host") or "").split(",")
+    ports = str(params.get("port") or "").split(",")
+    endpoints = set()
+    for index, host in enumerate(hosts):
+        if not host:
+            continue  # libpq's compiled-in default socket: nothing an alert could name
+        port = ports[index] if len(ports) == len(hosts) else ports[0]
+        shown = f"[{host}]" if ":" in host else host
+        endpoints.add(f"{shown}:{port or 5432}")
+    return frozenset(endpoints)
 
 
 def load_agent_config(settings: Settings, *, database_url: str | None = None) -> AgentConfig:
