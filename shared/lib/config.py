@@ -6,7 +6,8 @@ import dataclasses
 import os
 import socket
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+
+from psycopg.conninfo import conninfo_to_dict
 
 from shared.lib.alerts.strategies import RecoveryStrategies, load_recovery_strategies
 from shared.lib.approvals.policy import ApprovalPolicy
@@ -61,10 +62,21 @@ def self_identity(settings: Settings, database_url: str | None) -> SelfIdentity:
 
 
 def database_endpoints(database_url: str | None) -> frozenset[str]:
+    """Where the database answers, as `host:port` per host the URL lists; a Unix socket (the
+    embedded server) as `socket-directory:port`. Parsed as libpq does, `?host=` included."""
     if not database_url:
         return frozenset()
-    parts = urlsplit(database_url)
-    return frozenset({f"{parts.hostname}:{parts.port or 5432}"} if parts.hostname else set())
+    params = conninfo_to_dict(database_url)
+    hosts = str(params.get("host") or "").split(",")
+    ports = str(params.get("port") or "").split(",")
+    endpoints = set()
+    for index, host in enumerate(hosts):
+        if not host:
+            continue  # libpq's compiled-in default socket: nothing an alert could name
+        port = ports[index] if len(ports) == len(hosts) else ports[0]
+        shown = f"[{host}]" if ":" in host else host
+        endpoints.add(f"{shown}:{port or 5432}")
+    return frozenset(endpoints)
 
 
 def load_agent_config(settings: Settings, *, database_url: str | None = None) -> AgentConfig:

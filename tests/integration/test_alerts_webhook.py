@@ -10,6 +10,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.conninfo import conninfo_to_dict
 
 from agent_orchestrator.app import create_app
 from shared.lib.alerts import AlertNotice, AlertStore, RecoveryDecision
@@ -35,7 +37,7 @@ from tests.integration.alerts_support import (
     restarts,
     workflows_for,
 )
-from tests.unit.test_alert_injection import CORPUS, SELF_HOST
+from tests.unit.test_alert_injection import CORPUS, SELF_DATABASE, SELF_HOST, Case
 from tests.unit.test_alert_injection import payload as injection_payload
 
 SECRET = "test-alert-hmac-secret-0123456789"
@@ -369,21 +371,46 @@ def test_alerts_are_listed_for_principals(api: TestClient) -> None:
     assert "annotations" not in mine[0]
 
 
+def own_database_endpoint(database_url: str) -> str:
+    """Where the agent's database answers, as an alert would name it: `host:port` for a server,
+    `socket-directory:port` for the embedded one (it listens on a Unix socket only)."""
+    params = conninfo_to_dict(database_url)
+    return f"{params['host']}:{params.get('port') or 5432}"
+
+
+def corpus_for(database_url: str) -> tuple[Case, ...]:
+    """The corpus with its alert about the agent's database naming this run's database."""
+    endpoint = own_database_endpoint(database_url)
+    cases = tuple(
+        replace(case, labels={**case.labels, "instance": endpoint})
+        if case.labels.get("instance") == SELF_DATABASE
+        else case
+        for case in CORPUS
+    )
+    assert sum(case.labels.get("instance") == endpoint for case in cases) == 1, endpoint
+    return cases
+
+
+@pytest.mark.db_location
 def test_the_injection_corpus_through_the_webhook(
     start_api: StartApi, fakes: dict[str, FakeExecutor], database_url: str
 ) -> None:
+    corpus = corpus_for(database_url)
     api = start_api(AGENT_ALERT_WEBHOOK_TOKEN=TOKEN, AGENT_SELF_HOSTS=SELF_HOST)
     response = api.post(
-        "/webhook/alerts", json=injection_payload(), headers={"Authorization": f"Bearer {TOKEN}"}
+        "/webhook/alerts",
+        json=injection_payload(corpus),
+        headers={"Authorization": f"Bearer {TOKEN}"},
     )
     assert response.status_code == 200, response.text
     outcomes = response.json()["alerts"]
-    assert len(outcomes) == len(CORPUS)
-    for case, outcome in zip(CORPUS, outcomes, strict=True):
+    assert len(outcomes) == len(corpus)
+    for case, outcome in zip(corpus, outcomes, strict=True):
         expected = "workflow_started" if case.action == "workflow" else case.action
         assert outcome["outcome"] == expected, (case.name, outcome)
         if case.action != "workflow":
             assert outcome["workflow_id"] is None, case.name
+            assert case.reason is not None and case.reason in outcome["reason"], outcome
             continue
         started = workflow(api, outcome["workflow_id"])
         assert [(s["operation"], s["environment"], s["target"]) for s in started["plan"]] == [
@@ -395,7 +422,7 @@ def test_the_injection_corpus_through_the_webhook(
         assert started["status"] == "awaiting_approval", case.name
     with psycopg.connect(database_url) as conn:
         count = conn.execute("SELECT count(*) FROM workflows").fetchone()
-    assert count == (sum(case.action == "workflow" for case in CORPUS),)
+    assert count == (sum(case.action == "workflow" for case in corpus),)
     assert restarts(fakes) == []
 
 

@@ -37,12 +37,13 @@ class WorkflowLocks:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+        self._held.clear()  # the session ended, and every lock with it
 
     async def try_acquire(self, workflow_id: str) -> bool:
         async with self._mutex:
+            conn = await self._connection()  # first: a lost session forgets what it held
             if workflow_id in self._held:
                 return False  # session locks are re-entrant in Postgres; ours must not be
-            conn = await self._connection()
             row = await (
                 await conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(workflow_id),))
             ).fetchone()
