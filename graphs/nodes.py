@@ -85,19 +85,9 @@ async def request_approval(
     )
     if created:
         APPROVAL_REQUESTS.labels(risk_level=assessment.tier.value).inc()
-    await ctx.workflows.update(
-        workflow_id,
-        status="awaiting_approval",
-        approval_id=approval_id,
-        event="approval_requested",
-        detail={
-            "approval_id": str(approval_id),
-            "tier": assessment.tier.value,
-            "approvals": requirement.approvals,
-            "roles": sorted(requirement.roles),
-        },
-    )
-    await ctx.on_status(workflow_id, "awaiting_approval")
+    # The workflow says `awaiting_approval` only once the gate's pause is in the checkpoint:
+    # the engine reports the pause (see WorkflowEngine.on_pause), not this node.
+    await ctx.workflows.update(workflow_id, approval_id=approval_id)
     return {"approval_id": str(record.id)}
 
 

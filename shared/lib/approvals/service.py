@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -18,6 +19,8 @@ from shared.lib.planning.models import Plan
 from shared.lib.principals import Principal
 from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.store import WorkflowStore
+
+log = logging.getLogger(__name__)
 
 
 class DecisionView(BaseModel):
@@ -42,6 +45,37 @@ class ApprovalService:
         self._workflows = workflows
         self._engine = engine
         self.notifier = notifier
+        engine.on_pause(self.paused)
+
+    async def paused(self, workflow_id: str, approval_id: str) -> None:
+        """The gate's pause is durable: only now does the workflow await approval. A request
+        settled before the pause was reached (the process died in between) is answered now."""
+        record = await self._store.get(UUID(approval_id))
+        decision = gate_decision(record)
+        if decision is not None:
+            log.warning(
+                "approval settled before its pause was checkpointed; answering it now",
+                extra={"workflow_id": workflow_id, "approval_id": approval_id},
+            )
+            self._engine.answer_gate(
+                workflow_id=workflow_id,
+                decision=decision.model_dump(mode="json"),
+                approval_id=approval_id,
+            )
+            return
+        await self._workflows.update(
+            workflow_id,
+            status="awaiting_approval",
+            approval_id=record.id,
+            event="approval_requested",
+            detail={
+                "approval_id": approval_id,
+                "tier": record.risk_level,
+                "approvals": record.required_approvals,
+                "roles": sorted(record.allowed_roles),
+            },
+        )
+        await self._engine.status_changed(workflow_id, "awaiting_approval")
 
     async def decide(
         self,
