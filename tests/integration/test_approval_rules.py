@@ -311,6 +311,46 @@ def test_an_edited_plan_supersedes_the_approval_and_runs_after_a_new_one(
     assert [a["status"] for a in done["approvals"]] == ["superseded", "approved"]
 
 
+def _edit(api: TestClient, approval_id: str, editor: str, timeout: int) -> None:
+    plan = {"steps": [{"operation": "restart", "target": "web", "environment": "prod",
+                       "params": {"timeout": timeout}}]}  # fmt: skip
+    edit = api.post(f"/approve/{approval_id}", headers=auth(editor), json={"plan": plan})
+    assert edit.status_code == 202, edit.text
+    assert edit.json()["status"] == "superseded"
+
+
+def _next_round(api: TestClient, workflow_id: str, previous: str) -> str:
+    waiting = wait_for(
+        lambda: workflow(api, workflow_id),
+        until=lambda w: w["status"] == "awaiting_approval" and w["approval_id"] != previous,
+        what=f"workflow {workflow_id} awaiting a new round",
+    )
+    return str(waiting["approval_id"])
+
+
+def test_whoever_shaped_any_round_cannot_approve_a_later_one(
+    api: TestClient, fakes: dict[str, FakeExecutor]
+) -> None:
+    started = orchestrate(api, {"request": "restart web on prod"})
+    workflow_id, round_1 = started["workflow_id"], started["approval_id"]
+    _edit(api, round_1, "carol", timeout=20)
+    round_2 = _next_round(api, workflow_id, round_1)
+    _edit(api, round_2, "bob", timeout=30)
+    round_3 = _next_round(api, workflow_id, round_2)
+
+    for editor in ("carol", "bob"):
+        refused = api.post(f"/approve/{round_3}", headers=auth(editor))
+        assert refused.status_code == 403, refused.text
+        assert "edited this plan" in refused.json()["detail"]
+    assert approval(api, round_3)["status"] == "pending"
+    assert calls(fakes, "restart") == []
+
+    approved = api.post(f"/approve/{round_3}", headers=auth("dave"))
+    assert approved.status_code == 202, approved.text
+    wait_status(api, workflow_id, "completed")
+    assert len(calls(fakes, "restart")) == 1
+
+
 # --- 4. expiry -----------------------------------------------------------------------------
 
 
