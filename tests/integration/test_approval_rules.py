@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
 from fastapi.testclient import TestClient
@@ -410,9 +411,36 @@ def test_expiring_on_demand_needs_ops_lead_or_admin(start_api: StartApi, tmp_pat
     assert carol.status_code == 200, carol.text
     assert carol.json() == {"expired": 1}
     wait_status(api, started["workflow_id"], "expired")
-    assert approval(api, approval_id)["status"] == "expired"
+    expired = approval(api, approval_id)
+    assert expired["status"] == "expired"
+    assert [(a["action"], a["actor"]) for a in expired["actions"]][-1] == ("expire", "carol")
     assert metric(api, expirations, risk_level="high") - before == 1
     assert api.post("/approvals/expire", headers=auth("dave")).json() == {"expired": 0}
+
+
+def test_refused_decision_attempts_are_kept_in_the_audit(
+    api: TestClient, empty_database_url: str
+) -> None:
+    started = orchestrate(api, {"request": "restart web on prod"})
+    approval_id = started["approval_id"]
+    attempts = [
+        (api.post(f"/approve/{approval_id}", headers=auth("alice")), 403),  # the requester
+        (api.post(f"/approve/{approval_id}", headers=auth("bob")), 202),
+        (api.post(f"/approve/{approval_id}", headers=auth("bob")), 409),  # a second vote
+    ]
+    assert [response.status_code for response, _ in attempts] == [code for _, code in attempts]
+    wait_status(api, started["workflow_id"], "completed")
+    late = api.post(f"/reject/{approval_id}", headers=auth("carol"), json={"reason": "late"})
+    assert late.status_code == 409
+    with psycopg.connect(empty_database_url) as conn:
+        rows = conn.execute(
+            "SELECT actor, decision, status_code FROM decision_refusals"
+            " WHERE approval_id = %s ORDER BY id",
+            (approval_id,),
+        ).fetchall()
+    assert rows == [("alice", "approve", 403), ("bob", "approve", 409), ("carol", "reject", 409)]
+    decisions = [(a["action"], a["actor"]) for a in approval(api, approval_id)["actions"]]
+    assert decisions == [("requested", "alice"), ("approve", "bob")]
 
 
 # --- 5. metrics over one approved workflow -------------------------------------------------
