@@ -164,7 +164,7 @@ async def start_runtime(
         executors=executors,
         notifications=notifications,
     )
-    runtime.sweeper = asyncio.create_task(_sweep(runtime, settings.sweep_interval_s))
+    runtime.sweeper = asyncio.create_task(_sweep(runtime, settings))
     return runtime
 
 
@@ -179,16 +179,17 @@ def conversation_planner(settings: Settings, config: AgentConfig) -> Conversatio
     )
 
 
-async def _sweep(runtime: AgentRuntime, interval_s: float) -> None:
+async def _sweep(runtime: AgentRuntime, settings: Settings) -> None:
     """Expire approvals past their TTL; now and then pick up threads whose driver died."""
     sweeps = 0
     while True:
         try:
             await runtime.decisions.expire_due()
             if sweeps % RECOVERY_EVERY_N_SWEEPS == 0:
-                await runtime.decisions.recover_decided()
-                await runtime.engine.recover_stalled()
+                grace_s = settings.recovery_grace_s
+                await runtime.decisions.recover_decided(grace_s=grace_s)
+                await runtime.engine.recover_stalled(grace_s=grace_s)
         except Exception:  # a failed sweep is retried next interval; the service stays up
             log.exception("sweep failed")
         sweeps += 1
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(settings.sweep_interval_s)

@@ -85,19 +85,9 @@ async def request_approval(
     )
     if created:
         APPROVAL_REQUESTS.labels(risk_level=assessment.tier.value).inc()
-    await ctx.workflows.update(
-        workflow_id,
-        status="awaiting_approval",
-        approval_id=approval_id,
-        event="approval_requested",
-        detail={
-            "approval_id": str(approval_id),
-            "tier": assessment.tier.value,
-            "approvals": requirement.approvals,
-            "roles": sorted(requirement.roles),
-        },
-    )
-    await ctx.on_status(workflow_id, "awaiting_approval")
+    # The workflow says `awaiting_approval` only once the gate's pause is in the checkpoint:
+    # the engine reports the pause (see WorkflowEngine.on_pause), not this node.
+    await ctx.workflows.update(workflow_id, approval_id=approval_id)
     return {"approval_id": str(record.id)}
 
 
@@ -119,7 +109,12 @@ async def apply_edit(state: WorkflowState, runtime: Runtime[WorkflowContext]) ->
         event="plan_edited",
         detail={"by": decision.decided_by, "plan_hash": decision.plan.hash},
     )
-    return {"plan": decision.plan.model_dump(mode="json"), "round": state.get("round", 1) + 1}
+    authors = sorted({*state.get("plan_authors", []), *decision.decided_by})
+    return {
+        "plan": decision.plan.model_dump(mode="json"),
+        "round": state.get("round", 1) + 1,
+        "plan_authors": authors,
+    }
 
 
 async def execute(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
@@ -150,7 +145,10 @@ async def execute(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> di
 async def verify(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
     ctx, workflow_id = runtime.context, state["workflow_id"]
     checks = await verify_results(
-        runner=ctx.runner, plan=Plan.model_validate(state["plan"]), results=state["results"]
+        runner=ctx.runner,
+        catalog=ctx.catalog,
+        plan=Plan.model_validate(state["plan"]),
+        results=state["results"],
     )
     await ctx.workflows.update(
         workflow_id,
@@ -262,11 +260,8 @@ async def _decision_context(ctx: WorkflowContext, planned: Plan) -> dict[str, An
 
 
 def _plan_authors(state: WorkflowState) -> list[str]:
-    """Whoever edited the plan wrote it, and may not be the one to approve it."""
-    decision = state.get("decision")
-    if decision and decision.get("outcome") == "edited":
-        return list(decision.get("decided_by", []))
-    return []
+    """Everyone who edited any round of the plan shaped it, and may approve no later round."""
+    return list(state.get("plan_authors", []))
 
 
 def _state_summary(result: ExecutionResult) -> dict[str, Any]:

@@ -13,6 +13,8 @@ class WorkflowState(TypedDict, total=False):
     assessment: dict[str, Any] | None
     auto_approved: bool
     round: int
+    plan_authors: list[str]
+    """Everyone who edited any round of the plan; none of them may approve a later round."""
     approval_id: str | None
     decision: dict[str, Any] | None
     results: list[dict[str, Any]]

@@ -102,4 +102,4 @@ async def expire_now(principal: CurrentPrincipal, decisions: Decisions) -> Expir
             f"'{principal.name}' has roles {sorted(principal.roles)}; expiring approvals "
             "needs ops-lead or admin"
         )
-    return ExpiryView(expired=await decisions.expire_due())
+    return ExpiryView(expired=await decisions.expire_due(actor=principal.name))

@@ -35,6 +35,7 @@ SETTING_HELP: dict[str, tuple[str, str]] = {
     "environments_file": ("AGENT_ENVIRONMENTS_FILE", "point it at an environments YAML file"),
     "principals_file": ("AGENT_PRINCIPALS_FILE", "point it at a principals YAML file"),
     "sweep_interval_s": ("AGENT_SWEEP_INTERVAL_S", "use seconds between 0.2 and 3600"),
+    "recovery_grace_s": ("AGENT_RECOVERY_GRACE_S", "use seconds between 0 and 3600"),
     "dry_run": ("AGENT_DRY_RUN", "use true or false"),
     "log_level": ("LOG_LEVEL", "use one of DEBUG, INFO, WARNING, ERROR"),
     "db_pool_max": ("DB_POOL_MAX", "use a pool size between 2 and 200"),
@@ -109,6 +110,11 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(
         default=5.0, ge=0.2, le=3600, validation_alias="AGENT_SWEEP_INTERVAL_S"
     )
+    recovery_grace_s: float = Field(
+        default=30.0, ge=0.0, le=3600, validation_alias="AGENT_RECOVERY_GRACE_S"
+    )
+    """How long a workflow may sit idle while planning, or settled but not resumed, before the
+    recovery pass of any replica takes it over (its driver is presumed dead)."""
     self_containers: str = Field(default="", validation_alias="AGENT_SELF_CONTAINERS")
     """Comma-separated names of the agent's own containers (always protected)."""
     self_hosts: str = Field(default="", validation_alias="AGENT_SELF_HOSTS")

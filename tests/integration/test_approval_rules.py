@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
 from fastapi.testclient import TestClient
@@ -311,6 +312,46 @@ def test_an_edited_plan_supersedes_the_approval_and_runs_after_a_new_one(
     assert [a["status"] for a in done["approvals"]] == ["superseded", "approved"]
 
 
+def _edit(api: TestClient, approval_id: str, editor: str, timeout: int) -> None:
+    plan = {"steps": [{"operation": "restart", "target": "web", "environment": "prod",
+                       "params": {"timeout": timeout}}]}  # fmt: skip
+    edit = api.post(f"/approve/{approval_id}", headers=auth(editor), json={"plan": plan})
+    assert edit.status_code == 202, edit.text
+    assert edit.json()["status"] == "superseded"
+
+
+def _next_round(api: TestClient, workflow_id: str, previous: str) -> str:
+    waiting = wait_for(
+        lambda: workflow(api, workflow_id),
+        until=lambda w: w["status"] == "awaiting_approval" and w["approval_id"] != previous,
+        what=f"workflow {workflow_id} awaiting a new round",
+    )
+    return str(waiting["approval_id"])
+
+
+def test_whoever_shaped_any_round_cannot_approve_a_later_one(
+    api: TestClient, fakes: dict[str, FakeExecutor]
+) -> None:
+    started = orchestrate(api, {"request": "restart web on prod"})
+    workflow_id, round_1 = started["workflow_id"], started["approval_id"]
+    _edit(api, round_1, "carol", timeout=20)
+    round_2 = _next_round(api, workflow_id, round_1)
+    _edit(api, round_2, "bob", timeout=30)
+    round_3 = _next_round(api, workflow_id, round_2)
+
+    for editor in ("carol", "bob"):
+        refused = api.post(f"/approve/{round_3}", headers=auth(editor))
+        assert refused.status_code == 403, refused.text
+        assert "edited this plan" in refused.json()["detail"]
+    assert approval(api, round_3)["status"] == "pending"
+    assert calls(fakes, "restart") == []
+
+    approved = api.post(f"/approve/{round_3}", headers=auth("dave"))
+    assert approved.status_code == 202, approved.text
+    wait_status(api, workflow_id, "completed")
+    assert len(calls(fakes, "restart")) == 1
+
+
 # --- 4. expiry -----------------------------------------------------------------------------
 
 
@@ -370,9 +411,36 @@ def test_expiring_on_demand_needs_ops_lead_or_admin(start_api: StartApi, tmp_pat
     assert carol.status_code == 200, carol.text
     assert carol.json() == {"expired": 1}
     wait_status(api, started["workflow_id"], "expired")
-    assert approval(api, approval_id)["status"] == "expired"
+    expired = approval(api, approval_id)
+    assert expired["status"] == "expired"
+    assert [(a["action"], a["actor"]) for a in expired["actions"]][-1] == ("expire", "carol")
     assert metric(api, expirations, risk_level="high") - before == 1
     assert api.post("/approvals/expire", headers=auth("dave")).json() == {"expired": 0}
+
+
+def test_refused_decision_attempts_are_kept_in_the_audit(
+    api: TestClient, empty_database_url: str
+) -> None:
+    started = orchestrate(api, {"request": "restart web on prod"})
+    approval_id = started["approval_id"]
+    attempts = [
+        (api.post(f"/approve/{approval_id}", headers=auth("alice")), 403),  # the requester
+        (api.post(f"/approve/{approval_id}", headers=auth("bob")), 202),
+        (api.post(f"/approve/{approval_id}", headers=auth("bob")), 409),  # a second vote
+    ]
+    assert [response.status_code for response, _ in attempts] == [code for _, code in attempts]
+    wait_status(api, started["workflow_id"], "completed")
+    late = api.post(f"/reject/{approval_id}", headers=auth("carol"), json={"reason": "late"})
+    assert late.status_code == 409
+    with psycopg.connect(empty_database_url) as conn:
+        rows = conn.execute(
+            "SELECT actor, decision, status_code FROM decision_refusals"
+            " WHERE approval_id = %s ORDER BY id",
+            (approval_id,),
+        ).fetchall()
+    assert rows == [("alice", "approve", 403), ("bob", "approve", 409), ("carol", "reject", 409)]
+    decisions = [(a["action"], a["actor"]) for a in approval(api, approval_id)["actions"]]
+    assert decisions == [("requested", "alice"), ("approve", "bob")]
 
 
 # --- 5. metrics over one approved workflow -------------------------------------------------

@@ -5,6 +5,9 @@ from __future__ import annotations
 from shared.lib.approvals.models import ApprovalRecord, ApprovalStatus, GateDecision
 from shared.lib.planning.models import Plan
 
+EXPIRY_SWEEPER = "expiry-sweeper"
+"""Who expires approvals past their TTL when no person asked for it."""
+
 
 def gate_decision(record: ApprovalRecord) -> GateDecision | None:
     """The GateDecision a resolved request stands for; None while it is pending."""
@@ -22,10 +25,11 @@ def gate_decision(record: ApprovalRecord) -> GateDecision | None:
             )
         case ApprovalStatus.EXPIRED:
             outcome = "expired" if record.timeout_outcome == "expire" else "rejected"
+            expiry = next((a for a in reversed(record.actions) if a.action == "expire"), None)
             return GateDecision(
                 approval_id=approval_id,
                 outcome=outcome,
-                decided_by=["expiry-sweeper"],
+                decided_by=[expiry.actor if expiry else EXPIRY_SWEEPER],
                 reason=reason or "no decision within the approval's TTL",
             )
         case ApprovalStatus.WITHDRAWN:

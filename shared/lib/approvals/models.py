@@ -78,3 +78,13 @@ class DecisionResult(BaseModel):
 
     approval: ApprovalRecord
     gate: GateDecision | None = None
+
+
+class DecisionRefusal(BaseModel):
+    """A decision attempt that was refused (not allowed, not found, too late, repeated)."""
+
+    actor: str
+    decision: str
+    status_code: int
+    reason: str
+    created_at: datetime

@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
+import logging
 from uuid import UUID
 
 from pydantic import BaseModel
 
-from shared.lib.approvals.decisions import gate_decision
+from shared.lib.approvals.decisions import EXPIRY_SWEEPER, gate_decision
 from shared.lib.approvals.models import ApprovalRecord, ApprovalStatus, Decision
 from shared.lib.approvals.store import ApprovalStore
-from shared.lib.errors import ConflictError
+from shared.lib.errors import ConflictError, DomainError
 from shared.lib.metrics import APPROVAL_DECISIONS, APPROVAL_EXPIRATIONS, APPROVAL_WAIT
 from shared.lib.notifications.models import NotificationEvent
 from shared.lib.notifications.service import Notifier
@@ -18,6 +19,8 @@ from shared.lib.planning.models import Plan
 from shared.lib.principals import Principal
 from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.store import WorkflowStore
+
+log = logging.getLogger(__name__)
 
 
 class DecisionView(BaseModel):
@@ -42,6 +45,37 @@ class ApprovalService:
         self._workflows = workflows
         self._engine = engine
         self.notifier = notifier
+        engine.on_pause(self.paused)
+
+    async def paused(self, workflow_id: str, approval_id: str) -> None:
+        """The gate's pause is durable: only now does the workflow await approval. A request
+        settled before the pause was reached (the process died in between) is answered now."""
+        record = await self._store.get(UUID(approval_id))
+        decision = gate_decision(record)
+        if decision is not None:
+            log.warning(
+                "approval settled before its pause was checkpointed; answering it now",
+                extra={"workflow_id": workflow_id, "approval_id": approval_id},
+            )
+            self._engine.answer_gate(
+                workflow_id=workflow_id,
+                decision=decision.model_dump(mode="json"),
+                approval_id=approval_id,
+            )
+            return
+        await self._workflows.update(
+            workflow_id,
+            status="awaiting_approval",
+            approval_id=record.id,
+            event="approval_requested",
+            detail={
+                "approval_id": approval_id,
+                "tier": record.risk_level,
+                "approvals": record.required_approvals,
+                "roles": sorted(record.allowed_roles),
+            },
+        )
+        await self._engine.status_changed(workflow_id, "awaiting_approval")
 
     async def decide(
         self,
@@ -54,15 +88,25 @@ class ApprovalService:
         plan_hash: str | None = None,
     ) -> DecisionView:
         """Record one person's decision; when it settles the request, resume the workflow."""
-        result = await self._store.decide(
-            approval_id=approval_id,
-            actor=principal.name,
-            roles=principal.roles,
-            decision=decision,
-            reason=reason,
-            plan=plan,
-            expected_plan_hash=plan_hash,
-        )
+        try:
+            result = await self._store.decide(
+                approval_id=approval_id,
+                actor=principal.name,
+                roles=principal.roles,
+                decision=decision,
+                reason=reason,
+                plan=plan,
+                expected_plan_hash=plan_hash,
+            )
+        except DomainError as refused:
+            await self._store.record_refusal(
+                approval_id=str(approval_id),
+                actor=principal.name,
+                decision=decision,
+                status_code=refused.status_code,
+                reason=str(refused),
+            )
+            raise
         record = result.approval
         APPROVAL_DECISIONS.labels(decision=decision, risk_level=record.risk_level).inc()
         await self.notifier.approval_decided(
@@ -89,9 +133,10 @@ class ApprovalService:
         await self.resume_decided(approval_id)
         return True
 
-    async def expire_due(self) -> int:
-        """Resolve approvals past their TTL and resume their workflows to a terminal state."""
-        expired = await self._store.expire_due()
+    async def expire_due(self, *, actor: str = EXPIRY_SWEEPER) -> int:
+        """Resolve approvals past their TTL and resume their workflows to a terminal state;
+        `actor` is the person who asked for it, or the sweeper."""
+        expired = await self._store.expire_due(actor=actor)
         for record in expired:
             APPROVAL_EXPIRATIONS.labels(risk_level=record.risk_level).inc()
             await self.notifier.approval_resolved(record, event=NotificationEvent.APPROVAL_EXPIRED)

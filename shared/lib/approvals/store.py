@@ -15,6 +15,7 @@ from shared.lib.approvals.models import (
     ApprovalRecord,
     ApprovalStatus,
     Decision,
+    DecisionRefusal,
     DecisionResult,
     GateDecision,
 )
@@ -196,7 +197,7 @@ class ApprovalStore:
             )
         return await self.get(approval_id)
 
-    async def expire_due(self, *, limit: int = 100) -> list[ApprovalRecord]:
+    async def expire_due(self, *, actor: str, limit: int = 100) -> list[ApprovalRecord]:
         """Expire pending requests past their TTL; replicas skip rows another one holds."""
         async with self._pool.connection() as conn, conn.transaction():
             rows = await (
@@ -214,11 +215,33 @@ class ApprovalStore:
                     approval_id=row["id"],
                     workflow_id=row["workflow_id"],
                     action="expire",
-                    actor="expiry-sweeper",
+                    actor=actor,
                     reason=f"no decision within its TTL; outcome: {row['timeout_outcome']}",
                     plan_hash=row["plan_hash"],
                 )
         return [await self.get(row["id"]) for row in rows]
+
+    async def record_refusal(
+        self, *, approval_id: str, actor: str, decision: str, status_code: int, reason: str
+    ) -> None:
+        """Keep a refused decision attempt (who, what, why) in its own append-only table."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO decision_refusals (approval_id, actor, decision, status_code, reason)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (approval_id, actor, decision, status_code, reason),
+            )
+
+    async def refusals(self, approval_id: UUID) -> list[DecisionRefusal]:
+        async with self._pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT actor, decision, status_code, reason, created_at"
+                    " FROM decision_refusals WHERE approval_id = %s ORDER BY id",
+                    (str(approval_id),),
+                )
+            ).fetchall()
+        return [DecisionRefusal(**row) for row in rows]
 
     async def claim_resume(self, approval_id: UUID) -> bool:
         """Compare-and-set: exactly one caller wins the right to resume a decided request."""

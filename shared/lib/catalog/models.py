@@ -203,6 +203,8 @@ class OperationSpec(BaseModel):
     grace_param: str | None = None
     """A parameter in seconds the operation may legitimately wait on top of `timeout_s`."""
     params: dict[str, ParameterSpec] = Field(default_factory=dict)
+    leaves: Literal["running", "stopped"] | None = None
+    """The state verification expects the target in once the operation succeeded."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

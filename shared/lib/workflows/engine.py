@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -31,12 +32,21 @@ log = logging.getLogger(__name__)
 Graph = CompiledStateGraph[Any, Any, Any, Any]
 
 _SKIP = object()
+_PAUSED = object()  # at its gate already: report the pause again, run nothing
 
 # How long a resume waits for the thread's lock before leaving the thread to recovery.
 RESUME_LOCK_WAIT_S = 30.0
 
 # How long POST /orchestrate waits for a workflow to leave planning before answering.
 START_WAIT_S = 15.0
+
+
+PauseHandler = Callable[[str, str], Awaitable[None]]
+"""Told (workflow id, approval id) once a run's pause at its gate is in the checkpoint."""
+
+
+async def _ignore_pause(workflow_id: str, approval_id: str) -> None:
+    return None
 
 
 class WorkflowEngine:
@@ -56,6 +66,12 @@ class WorkflowEngine:
         self._notifier = notifier
         self._tasks: set[asyncio.Task[None]] = set()
         self._milestones: dict[str, asyncio.Event] = {}
+        self._on_pause: PauseHandler = _ignore_pause
+
+    def on_pause(self, handler: PauseHandler) -> None:
+        """Who hears of a durable pause: it marks the workflow `awaiting_approval` and answers
+        at once an approval that was settled while the run had not reached its pause yet."""
+        self._on_pause = handler
 
     async def start(self, request: WorkRequest) -> WorkflowRecord:
         """Record the workflow, drive it in the background, answer once it has a status."""
@@ -140,10 +156,14 @@ class WorkflowEngine:
             run_input = await self._input_to_run(workflow_id, config, graph_input, approval_id)
             if run_input is _SKIP:
                 return
+            if run_input is _PAUSED:
+                await self._report_pause(workflow_id, config)
+                return
             try:
                 await self._graph.ainvoke(
                     run_input, config, context=self._context, durability="sync"
                 )
+                await self._report_pause(workflow_id, config)
             except Exception as error:
                 log.exception("workflow run failed", extra={"workflow_id": workflow_id})
                 await self._workflows.update(
@@ -153,6 +173,14 @@ class WorkflowEngine:
                     error=f"internal error: {error}; continue with POST /resume/{workflow_id}",
                 )
                 await self.status_changed(workflow_id, "failed")
+
+    async def _report_pause(self, workflow_id: str, config: RunnableConfig) -> None:
+        """A run that stopped at an interrupt paused durably (`durability="sync"`): say so."""
+        snapshot = await self._graph.aget_state(config)
+        for pending in snapshot.interrupts:
+            approval_id = pending.value.get("approval_id")
+            if approval_id:
+                await self._on_pause(workflow_id, str(approval_id))
 
     async def _input_to_run(
         self,
@@ -166,9 +194,29 @@ class WorkflowEngine:
         snapshot = await self._graph.aget_state(config)
         if isinstance(graph_input, Command):
             pending = [i.value.get("approval_id") for i in snapshot.interrupts]
-            return graph_input if approval_id in pending else _SKIP
-        if snapshot.interrupts:
+            if approval_id in pending:
+                return graph_input
+            if snapshot.next and not snapshot.interrupts:
+                # The process died before the gate's pause was checkpointed: run on to the
+                # pause; reaching it answers the settled approval (see on_pause).
+                log.warning(
+                    "resume found the run short of its pause; running it to the pause first",
+                    extra={"workflow_id": workflow_id, "approval_id": approval_id},
+                )
+                return None
+            log.warning(
+                "resume found no pending interrupt for this approval; nothing to answer",
+                extra={
+                    "workflow_id": workflow_id,
+                    "approval_id": approval_id,
+                    "pending": pending,
+                    "next": list(snapshot.next),
+                },
+            )
             return _SKIP
+        if snapshot.interrupts:
+            # Paused, but whoever paused it may have died before saying so (recovery, /resume).
+            return _PAUSED if graph_input is None else _SKIP
         if snapshot.values:
             return None if snapshot.next and graph_input is None else _SKIP
         if graph_input is not None:
