@@ -100,7 +100,9 @@ async def test_a_gated_request_pauses_at_the_gate_with_its_approval_id(
     assert [i.value["approval_id"] for i in snapshot.interrupts] == [str(approval.id)]
     assert (approval.status, approval.risk_level, approval.round) == ("pending", "medium", 1)
     record = await world.workflows.get(start["workflow_id"])
-    assert (record.status, record.approval_id) == ("awaiting_approval", approval.id)
+    # The graph alone never says `awaiting_approval`: the engine does, once the pause is in
+    # the checkpoint (WorkflowEngine.on_pause).
+    assert (record.status, record.approval_id) == ("planning", approval.id)
     assert world.calls("restart") == []  # only the evidence probe ran before the pause
     assert world.calls("health") == ["web"]
 
@@ -155,7 +157,7 @@ async def test_an_edit_is_assessed_again_and_asks_for_a_new_approval(
     assert paused["round"] == 2
     assert (await graph.aget_state(_thread(start))).next == ("gate",)
     record = await world.workflows.get(start["workflow_id"])
-    assert (record.status, record.approval_id) == ("awaiting_approval", second.id)
+    assert (record.status, record.approval_id) == ("planning", second.id)
     assert [(s["environment"], s["target"]) for s in record.plan or []] == [("prod", "web")]
     timeline = await world.events(start["workflow_id"])
     assessed = [e.detail["tier"] for e in timeline if e.event == "assessed"]

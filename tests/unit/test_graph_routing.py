@@ -21,6 +21,8 @@ from shared.lib.planning.models import Plan, PlannedOperation
 from shared.lib.targets import load_targets
 from tests.helpers import CONFIG_DIR, FIXTURES
 
+CATALOG = load_catalog(config_dir=CONFIG_DIR)
+
 
 def _decided(outcome: str, reason: str | None = None) -> WorkflowState:
     return {"decision": {"outcome": outcome, "reason": reason, "decided_by": ["bob"]}}
@@ -152,7 +154,10 @@ async def test_a_restarted_running_target_passes_its_health_check(
     runner: OperationRunner, docker: FakeExecutor
 ) -> None:
     checks = await verify_results(
-        runner=runner, plan=_plan(("restart", "web")), results=[_result("restart", "web", "ok")]
+        catalog=CATALOG,
+        runner=runner,
+        plan=_plan(("restart", "web")),
+        results=[_result("restart", "web", "ok")],
     )
     assert [(c["target"], c["check"], c["passed"]) for c in checks] == [("web", "health", True)]
     assert [(call.operation, call.target.name) for call in docker.calls] == [("health", "web")]
@@ -163,7 +168,10 @@ async def test_a_restarted_target_that_is_unhealthy_fails_and_says_why(
 ) -> None:
     docker.target("web").healthy = False
     checks = await verify_results(
-        runner=runner, plan=_plan(("restart", "web")), results=[_result("restart", "web", "ok")]
+        catalog=CATALOG,
+        runner=runner,
+        plan=_plan(("restart", "web")),
+        results=[_result("restart", "web", "ok")],
     )
     assert [c["passed"] for c in checks] == [False]
     assert checks[0]["detail"] == ("web: running=True, expected running=True (web is unhealthy)")
@@ -174,7 +182,10 @@ async def test_an_unreachable_target_fails_verification(
 ) -> None:
     docker.unreachable.add("api")
     checks = await verify_results(
-        runner=runner, plan=_plan(("start", "api")), results=[_result("start", "api", "ok")]
+        catalog=CATALOG,
+        runner=runner,
+        plan=_plan(("start", "api")),
+        results=[_result("start", "api", "ok")],
     )
     assert [c["passed"] for c in checks] == [False]
     assert "api does not answer" in checks[0]["detail"]
@@ -189,7 +200,7 @@ async def test_only_state_changing_steps_that_succeeded_are_checked(
         _result("restart", "web", "ok"),
         _result("restart", "api", "failed", "no such container"),
     ]
-    checks = await verify_results(runner=runner, plan=plan, results=results)
+    checks = await verify_results(catalog=CATALOG, runner=runner, plan=plan, results=results)
     assert [(c["operation"], c["target"]) for c in checks] == [("restart", "web")]
     assert len(docker.calls) == 1
 
@@ -197,7 +208,7 @@ async def test_only_state_changing_steps_that_succeeded_are_checked(
 async def test_steps_that_never_ran_are_not_checked(runner: OperationRunner) -> None:
     plan = _plan(("restart", "web"), ("restart", "api"))
     checks = await verify_results(
-        runner=runner, plan=plan, results=[_result("restart", "web", "ok")]
+        catalog=CATALOG, runner=runner, plan=plan, results=[_result("restart", "web", "ok")]
     )
     assert [c["target"] for c in checks] == ["web"]
 
@@ -222,11 +233,13 @@ class DockerLikeRunner:
 
 async def test_a_stop_passes_when_the_target_is_no_longer_running() -> None:
     stopped = await verify_results(
+        catalog=CATALOG,
         runner=DockerLikeRunner(running=False),
         plan=_plan(("stop", "web")),
         results=[_result("stop", "web", "ok")],
     )
     still_up = await verify_results(
+        catalog=CATALOG,
         runner=DockerLikeRunner(running=True),
         plan=_plan(("stop", "web")),
         results=[_result("stop", "web", "ok")],
@@ -238,6 +251,7 @@ async def test_a_stop_passes_when_the_target_is_no_longer_running() -> None:
 
 async def test_a_running_target_docker_reports_unhealthy_fails() -> None:
     checks = await verify_results(
+        catalog=CATALOG,
         runner=DockerLikeRunner(running=True, health="unhealthy"),
         plan=_plan(("restart", "web")),
         results=[_result("restart", "web", "ok")],
