@@ -31,6 +31,7 @@ from shared.lib.executors.docker import DockerExecutor
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.executors.http import HttpExecutor
 from shared.lib.executors.ssh import SshExecutor
+from shared.lib.metrics import APPROVALS_PENDING
 from shared.lib.notifications.config import load_notifications
 from shared.lib.notifications.dispatcher import NotificationDispatcher
 from shared.lib.notifications.models import NotificationsConfig
@@ -44,6 +45,7 @@ from shared.lib.settings import Settings
 from shared.lib.targets.models import SelfIdentity
 from shared.lib.targets.resolver import TargetResolver, load_targets
 from shared.lib.workflows.locks import WorkflowLocks
+from shared.lib.workflows.models import RiskTier
 from shared.lib.workflows.store import WorkflowStore
 
 log = logging.getLogger(__name__)
@@ -191,7 +193,7 @@ async def start_runtime(
         approvals=approvals,
         catalog=config.catalog,
     )
-    runtime.sweeper = asyncio.create_task(_sweep(engine, settings.sweep_interval_s))
+    runtime.sweeper = asyncio.create_task(_sweep(engine, database, settings.sweep_interval_s))
     return runtime
 
 
@@ -206,15 +208,30 @@ def conversation_planner(settings: Settings, config: AgentConfig) -> Conversatio
     )
 
 
-async def _sweep(engine: WorkflowEngine, interval_s: float) -> None:
+async def _sweep(engine: WorkflowEngine, database: Database, interval_s: float) -> None:
     """Expire approvals past their TTL; now and then pick up threads whose driver died."""
     sweeps = 0
     while True:
         try:
             await engine.expire_due()
+            await _count_pending(database)
             if sweeps % RECOVERY_EVERY_N_SWEEPS == 0:
                 await engine.recover()
         except Exception:  # a failed sweep is retried next interval; the service stays up
             log.exception("sweep failed")
         sweeps += 1
         await asyncio.sleep(interval_s)
+
+
+async def _count_pending(database: Database) -> None:
+    """Refresh the pending-approvals gauge, every tier set (0 when none waits)."""
+    async with database.pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT risk_level, count(*) AS n FROM approval_requests"
+                " WHERE status = 'pending' AND expires_at > now() GROUP BY risk_level"
+            )
+        ).fetchall()
+    counts = {row["risk_level"]: row["n"] for row in rows}
+    for tier in RiskTier:
+        APPROVALS_PENDING.labels(risk_level=tier.value).set(counts.get(tier.value, 0))
