@@ -6,7 +6,7 @@
 #   OPERATOR_SLACK_WEBHOOK_URL=https://hooks.slack.com/services/... deploy/make-secrets.sh
 set -eu
 cd "$(dirname "$0")"
-. ./.env 2>/dev/null || . ./.env.example
+if [ -f .env ]; then . ./.env; else . ./.env.example; fi
 dir=secrets
 umask 077
 mkdir -p "$dir"
