@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Install the system packages the test bed runs (Docker Engine, busybox, sshd, Prometheus,
-# debootstrap and docker-compose for the deploy tests,
-# Alertmanager) when they are missing and we may (root with apt). Starting them is the tests' job.
+# Alertmanager; debootstrap and docker-compose for the deploy tests) when they are missing and we may (root with apt). Starting them is the tests' job.
 set -euo pipefail
 
 missing=()
