@@ -78,6 +78,16 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
     return app
 
 
+def create_app_from_env() -> FastAPI:
+    """The factory `serve --workers N` hands uvicorn: each worker reads the same settings."""
+    from shared.lib.logs import configure_logging
+    from shared.lib.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
 def _instrument(app: FastAPI) -> None:
     """HTTP metrics in a registry of this app's own, exposed beside the process-wide domain
     metrics: the instrumentator silently drops metrics already in a registry, so a second app

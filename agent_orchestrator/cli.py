@@ -40,14 +40,28 @@ def version() -> None:
 
 
 @app.command()
-def serve() -> None:
-    """Run the HTTP service (embedded Postgres when DATABASE_URL is unset)."""
+def serve(
+    host: str | None = typer.Option(None, help="Address to listen on (env AGENT_HOST)."),
+    port: int | None = typer.Option(
+        None, min=1, max=65535, help="Port to listen on (env AGENT_PORT)."
+    ),
+    workers: int | None = typer.Option(
+        None, min=1, max=64, help="Worker processes, each a replica (env AGENT_WORKERS)."
+    ),
+) -> None:
+    """Run the HTTP service (embedded Postgres when DATABASE_URL is unset); flags override env."""
+    import os
+
     import uvicorn
 
     from agent_orchestrator.app import create_app
     from shared.lib.config_errors import ConfigError
     from shared.lib.logs import configure_logging
 
+    flags = {"AGENT_HOST": host, "AGENT_PORT": port, "AGENT_WORKERS": workers}
+    for variable, value in flags.items():
+        if value is not None:  # workers re-read settings from the environment: set it there
+            os.environ[variable] = str(value)
     settings = _settings()
     configure_logging(settings.log_level)
     try:
@@ -55,6 +69,25 @@ def serve() -> None:
     except ConfigError as error:  # a bad config file: say where and how to fix it, no traceback
         typer.echo(str(error), err=True)
         raise typer.Exit(code=2) from None
+    if settings.workers > 1:
+        if settings.database_url is None:
+            typer.echo(
+                "AGENT_WORKERS: several workers need a shared server in DATABASE_URL, not the "
+                "embedded Postgres; set DATABASE_URL or use --workers 1",
+                err=True,
+            )
+            raise typer.Exit(code=2)
+        # Each worker builds its own app from the same environment (checked above).
+        uvicorn.run(
+            "agent_orchestrator.app:create_app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+        return
     uvicorn.run(
         service,
         host=settings.host,
@@ -66,7 +99,9 @@ def serve() -> None:
 
 @db_app.command("init")
 def db_init() -> None:
-    """Apply pending migrations and LangGraph's checkpoint tables; safe to repeat."""
+    """Apply pending migrations and LangGraph's checkpoint tables; safe to repeat.
+
+    Runs as MIGRATION_DATABASE_URL's role (the schema owner) when set, else DATABASE_URL's."""
     from shared.lib.db.database import migrate_database, open_database
 
     settings = _settings()
@@ -74,7 +109,7 @@ def db_init() -> None:
     async def run() -> list[str]:
         database = await open_database(settings, migrate=False)
         try:
-            applied = await migrate_database(database)
+            applied = await migrate_database(database, owner_url=settings.migration_database_url)
         finally:
             await database.close()
         return [f"{m.version:04d}_{m.name}" for m in applied]

@@ -185,6 +185,7 @@ async def _sweep(runtime: AgentRuntime, settings: Settings) -> None:
     while True:
         try:
             await runtime.decisions.expire_due()
+            await runtime.decisions.count_pending()
             if sweeps % RECOVERY_EVERY_N_SWEEPS == 0:
                 grace_s = settings.recovery_grace_s
                 await runtime.decisions.recover_decided(grace_s=grace_s)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the system packages the test bed runs (Docker Engine, busybox, sshd, Prometheus,
-# Alertmanager) when they are missing and we may (root with apt). Starting them is the tests' job.
+# Alertmanager; debootstrap and docker-compose for the deploy tests) when they are missing and we may (root with apt). Starting them is the tests' job.
 set -euo pipefail
 
 missing=()
@@ -10,6 +10,8 @@ command -v dockerd >/dev/null || missing+=(docker.io)
 command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+[ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+command -v docker-compose >/dev/null || missing+=(docker-compose)
 
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0

@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.testbed.postgres",
     "tests.testbed.docker_fixtures",
     "tests.testbed.ssh_fixtures",
+    "tests.testbed.db_roles",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -6,12 +6,19 @@ they hold counts only, no connections, so defining them at import is safe.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 APPROVAL_REQUESTS = Counter(
     "orchestrator_approval_requests_total",
     "Approval requests created, by risk level.",
     ["risk_level"],
+)
+APPROVALS_PENDING = Gauge(
+    "orchestrator_approvals_pending",
+    "Approval requests waiting for a decision now, by risk level (the whole database's count, "
+    "refreshed by every replica's sweeper: aggregate replicas with max, not sum).",
+    ["risk_level"],
+    multiprocess_mode="max",
 )
 APPROVAL_WAIT = Histogram(
     "orchestrator_approval_wait_seconds",

@@ -19,8 +19,14 @@ SETTING_HELP: dict[str, tuple[str, str]] = {
         "DATABASE_URL",
         "use postgresql://user:pass@host:5432/db, or unset it to use the embedded Postgres",
     ),
+    "migration_database_url": (
+        "MIGRATION_DATABASE_URL",
+        "use postgresql://owner:pass@host:5432/db for the role owning the schema, or unset it "
+        "to migrate as DATABASE_URL's role",
+    ),
     "host": ("AGENT_HOST", "use an address such as 127.0.0.1 or 0.0.0.0"),
     "port": ("AGENT_PORT", "use a port number between 1 and 65535"),
+    "workers": ("AGENT_WORKERS", "use a number of worker processes between 1 and 64"),
     "config_dir": ("AGENT_CONFIG_DIR", "point it at the folder holding catalog.yml and hitl/"),
     "data_dir": ("AGENT_DATA_DIR", "point it at a writable folder"),
     "llm_base_url": (
@@ -85,8 +91,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    migration_database_url: str | None = Field(
+        default=None, validation_alias="MIGRATION_DATABASE_URL"
+    )
+    """The schema owner's URL for migrations; the service's own pool uses DATABASE_URL."""
     host: str = Field(default="127.0.0.1", validation_alias="AGENT_HOST")
     port: int = Field(default=8080, ge=1, le=65535, validation_alias="AGENT_PORT")
+    workers: int = Field(default=1, ge=1, le=64, validation_alias="AGENT_WORKERS")
     config_dir: Path = Field(
         default_factory=_default_config_dir, validation_alias="AGENT_CONFIG_DIR"
     )
@@ -138,7 +149,7 @@ class Settings(BaseSettings):
         default_factory=_default_replica_id, validation_alias="AGENT_REPLICA_ID"
     )
 
-    @field_validator("database_url")
+    @field_validator("database_url", "migration_database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
         if value in (None, ""):
@@ -210,9 +221,20 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings, turning validation errors into one message a person can act on."""
+    """Read settings, turning validation errors into one message a person can act on.
+
+    With AGENT_SECRETS_DIR (compose and Kubernetes mount secrets as files) any setting may
+    come from a file in it named after its variable (`database_url`, ...); the environment
+    wins over a file.
+    """
+    secrets_dir = os.environ.get("AGENT_SECRETS_DIR") or None
+    if secrets_dir is not None and not Path(secrets_dir).is_dir():
+        raise SettingsError(
+            f"invalid settings:\n  AGENT_SECRETS_DIR: folder {secrets_dir!r} does not exist; "
+            "point it at the folder holding one file per secret setting, or unset it"
+        )
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(_secrets_dir=secrets_dir, **overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         raise SettingsError(describe_settings_error(error)) from None
 

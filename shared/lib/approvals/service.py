@@ -12,11 +12,17 @@ from shared.lib.approvals.decisions import EXPIRY_SWEEPER, gate_decision
 from shared.lib.approvals.models import ApprovalRecord, ApprovalStatus, Decision
 from shared.lib.approvals.store import ApprovalStore
 from shared.lib.errors import ConflictError, DomainError
-from shared.lib.metrics import APPROVAL_DECISIONS, APPROVAL_EXPIRATIONS, APPROVAL_WAIT
+from shared.lib.metrics import (
+    APPROVAL_DECISIONS,
+    APPROVAL_EXPIRATIONS,
+    APPROVAL_WAIT,
+    APPROVALS_PENDING,
+)
 from shared.lib.notifications.models import NotificationEvent
 from shared.lib.notifications.service import Notifier
 from shared.lib.planning.models import Plan
 from shared.lib.principals import Principal
+from shared.lib.risk.models import RiskTier
 from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.store import WorkflowStore
 
@@ -142,6 +148,12 @@ class ApprovalService:
             await self.notifier.approval_resolved(record, event=NotificationEvent.APPROVAL_EXPIRED)
             await self.resume_decided(record.id)
         return len(expired)
+
+    async def count_pending(self) -> None:
+        """Refresh the pending-approvals gauge, every tier set (0 when none waits)."""
+        counts = await self._store.pending_by_tier()
+        for tier in RiskTier:
+            APPROVALS_PENDING.labels(risk_level=tier.value).set(counts.get(tier.value, 0))
 
     async def resume_decided(self, approval_id: UUID, *, force: bool = False) -> bool:
         """Resume the workflow of a settled approval; exactly one caller wins the claim."""

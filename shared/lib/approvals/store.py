@@ -243,6 +243,17 @@ class ApprovalStore:
             ).fetchall()
         return [DecisionRefusal(**row) for row in rows]
 
+    async def pending_by_tier(self) -> dict[str, int]:
+        """How many requests wait for a decision now, per risk level."""
+        async with self._pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT risk_level, count(*) AS n FROM approval_requests"
+                    " WHERE status = 'pending' AND expires_at > now() GROUP BY risk_level"
+                )
+            ).fetchall()
+        return {row["risk_level"]: row["n"] for row in rows}
+
     async def claim_resume(self, approval_id: UUID) -> bool:
         """Compare-and-set: exactly one caller wins the right to resume a decided request."""
         async with self._pool.connection() as conn:

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, errors
 from psycopg.rows import DictRow
 
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -57,8 +57,17 @@ def load_migrations(directory: Path) -> list[Migration]:
     return migrations
 
 
+async def table_exists(conn: AsyncConnection[DictRow], name: str) -> bool:
+    row = await (
+        await conn.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (name,))
+    ).fetchone()
+    return bool(row and row["present"])
+
+
 async def applied_versions(conn: AsyncConnection[DictRow]) -> dict[int, str]:
-    await conn.execute(VERSION_TABLE)
+    """Applied versions and checksums; read-only, so a role without DDL rights can check."""
+    if not await table_exists(conn, "schema_migrations"):
+        return {}
     rows = await (await conn.execute("SELECT version, checksum FROM schema_migrations")).fetchall()
     return {row["version"]: row["checksum"] for row in rows}
 
@@ -105,13 +114,19 @@ async def wait_for_advisory_lock(
 async def apply_migrations(
     conn: AsyncConnection[DictRow], migrations: list[Migration]
 ) -> list[Migration]:
-    """Apply what is pending, each in its own transaction, under a cluster-wide lock."""
+    """Apply what is pending, each in its own transaction, under a cluster-wide lock.
+
+    Nothing pending runs no DDL at all, so the agent's DML-only role starts on a schema its
+    owner brought up to date (docs/deploy.md, "Database roles").
+    """
     await wait_for_advisory_lock(conn, MIGRATION_LOCK_ID)
     try:
         pending = await pending_migrations(conn, migrations)
+        if pending:
+            await _as_owner(conn, pending[0], VERSION_TABLE)
         for migration in pending:
             async with conn.transaction():
-                await conn.execute(migration.sql.encode())
+                await _as_owner(conn, migration, migration.sql)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                     (migration.version, migration.name, migration.checksum),
@@ -119,3 +134,15 @@ async def apply_migrations(
         return pending
     finally:
         await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
+
+
+async def _as_owner(conn: AsyncConnection[DictRow], migration: Migration, sql: str) -> None:
+    """Run migration DDL; a role without the right gets told which role should run it."""
+    try:
+        await conn.execute(sql.encode())
+    except errors.InsufficientPrivilege as error:
+        raise MigrationError(
+            f"role {conn.info.user!r} may not apply migration {migration.version:04d}_"
+            f"{migration.name}.sql ({error}); run `devops-agent db init` with "
+            "MIGRATION_DATABASE_URL naming the schema owner's role (docs/deploy.md)"
+        ) from None
