@@ -13,6 +13,7 @@ from agent_orchestrator.runtime import AgentConfig
 from agent_orchestrator.workflows.engine import WorkflowEngine
 from shared.lib.alerts import AlertStore, AlertTriage
 from shared.lib.approvals.store import ApprovalStore
+from shared.lib.catalog import Catalog as OperationCatalog
 from shared.lib.db.database import Database
 from shared.lib.db.pool import Pool as PgPool
 from shared.lib.execution.ledger import ExecutionLedger
@@ -73,6 +74,11 @@ def get_alerts(request: Request) -> AlertService:
     )
 
 
+def get_catalog(request: Request) -> OperationCatalog:
+    config: AgentConfig = request.app.state.agent_config
+    return config.catalog
+
+
 def get_chat(request: Request) -> ChatService:
     chat: ChatService = request.app.state.chat
     return chat
@@ -89,3 +95,4 @@ Alerts = Annotated[AlertService, Depends(get_alerts)]
 AlertRecords = Annotated[AlertStore, Depends(get_alert_store)]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 Chat = Annotated[ChatService, Depends(get_chat)]
+Catalog = Annotated[OperationCatalog, Depends(get_catalog)]

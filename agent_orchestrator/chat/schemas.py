@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent_orchestrator.chat.store import ChatMessage
 from agent_orchestrator.workflows.schemas import RiskView
+from shared.lib.safe_input import SafeText
 
 ChatStatus = Literal[
     "answered",  # read-only work ran at once; the reply holds the results
@@ -27,7 +28,7 @@ ChatStatus = Literal[
 
 
 class ChatRequest(BaseModel):
-    message: str = Field(min_length=1, max_length=4000, examples=["restart web on prod"])
+    message: SafeText = Field(min_length=1, max_length=4000, examples=["restart web on prod"])
     session_id: UUID | None = Field(
         default=None, description="Continue this conversation; leave out to start one."
     )

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from agent_orchestrator.deps import Approvals, CurrentPrincipal, Engine, Ledger, Workflows
+from agent_orchestrator.approvals.schemas import ApprovalView
+from agent_orchestrator.deps import (
+    Approvals,
+    Catalog,
+    CurrentPrincipal,
+    Engine,
+    Ledger,
+    Workflows,
+)
+from agent_orchestrator.workflows.checks import check_steps
 from agent_orchestrator.workflows.schemas import (
     OrchestrateRequest,
     ResumeView,
     WorkflowDetail,
+    WorkflowId,
     WorkflowView,
 )
 from shared.lib.workflows.models import WorkRequest
@@ -18,14 +28,21 @@ router = APIRouter(tags=["workflows"])
 
 @router.post("/orchestrate", status_code=status.HTTP_201_CREATED)
 async def orchestrate(
-    body: OrchestrateRequest, principal: CurrentPrincipal, engine: Engine, request: Request
+    body: OrchestrateRequest,
+    principal: CurrentPrincipal,
+    engine: Engine,
+    catalog: Catalog,
+    request: Request,
 ) -> WorkflowView:
     """Start a workflow from plain text or structured operations."""
+    steps = body.structured_steps()
+    if steps is not None:
+        check_steps(catalog, steps, at=body.location_of_step)
     work = WorkRequest(
         source="api",
         requester=principal.name,
         text=body.request,
-        steps=body.structured_steps(),
+        steps=steps,
         environment=body.environment,
         request_id=request.state.request_id,
     )
@@ -34,7 +51,7 @@ async def orchestrate(
 
 @router.get("/workflows/{workflow_id}")
 async def get_workflow(
-    workflow_id: str,
+    workflow_id: WorkflowId,
     principal: CurrentPrincipal,
     workflows: Workflows,
     approvals: Approvals,
@@ -49,7 +66,7 @@ async def get_workflow(
         requester=record.requester,
         request=record.request,
         pending_approval_id=view.approval_id,
-        approvals=await approvals.for_workflow(workflow_id),
+        approvals=[ApprovalView.of(found) for found in await approvals.for_workflow(workflow_id)],
         results=record.results,
         verification=record.verification,
         executions=await ledger.for_workflow(workflow_id),
@@ -59,7 +76,9 @@ async def get_workflow(
     )
 
 
-@router.post("/resume/{task_id}", status_code=status.HTTP_202_ACCEPTED)
-async def resume(task_id: str, principal: CurrentPrincipal, engine: Engine) -> ResumeView:
+@router.post("/resume/{workflow_id}", status_code=status.HTTP_202_ACCEPTED)
+async def resume(
+    workflow_id: WorkflowId, principal: CurrentPrincipal, engine: Engine
+) -> ResumeView:
     """Continue a workflow whose approval is settled but whose run stopped; idempotent."""
-    return ResumeView(workflow_id=task_id, outcome=await engine.resume(task_id))
+    return ResumeView(workflow_id=workflow_id, outcome=await engine.resume(workflow_id))

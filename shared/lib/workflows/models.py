@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.lib.safe_input import Params, SafeText
+
 
 class RiskTier(StrEnum):
     LOW = "low"
@@ -30,15 +32,19 @@ _TIER_ORDER = [RiskTier.LOW, RiskTier.MEDIUM, RiskTier.HIGH, RiskTier.CRITICAL]
 RequestSource = Literal["api", "chat", "alert", "cli"]
 
 
+MAX_STEPS = 50
+"""The most operations one plan may hold."""
+
+
 class PlannedOperation(BaseModel):
     """One step of a plan: a catalog operation on a logical target."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    operation: str = Field(min_length=1, max_length=64)
-    target: str = Field(min_length=1, max_length=128)
-    environment: str | None = Field(default=None, max_length=64)
-    params: dict[str, Any] = Field(default_factory=dict)
+    operation: SafeText = Field(min_length=1, max_length=64)
+    target: SafeText = Field(min_length=1, max_length=128)
+    environment: SafeText | None = Field(default=None, max_length=64)
+    params: Params = Field(default_factory=dict)
 
 
 class Plan(BaseModel):
@@ -46,7 +52,7 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    steps: list[PlannedOperation] = Field(min_length=1, max_length=50)
+    steps: list[PlannedOperation] = Field(min_length=1, max_length=MAX_STEPS)
     summary: str = ""
 
     def normalized(self) -> list[dict[str, Any]]:
@@ -66,8 +72,8 @@ class WorkRequest(BaseModel):
 
     source: RequestSource = "api"
     requester: str
-    text: str | None = Field(default=None, max_length=4000)
-    steps: list[PlannedOperation] | None = None
+    text: SafeText | None = Field(default=None, max_length=4000)
+    steps: list[PlannedOperation] | None = Field(default=None, max_length=MAX_STEPS)
     environment: str | None = None
     alert: dict[str, Any] | None = None
     request_id: str | None = None
