@@ -54,7 +54,9 @@ async def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgre
 async def open_database(settings: Settings, *, migrate: bool = True) -> Database:
     url, embedded = await resolve_database_url(settings)
     try:
-        pool = await open_pool(url, max_size=settings.db_pool_max)
+        pool = await open_pool(
+            url, max_size=settings.db_pool_max, timeout_s=settings.db_pool_timeout_s
+        )
     except Exception:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
@@ -80,6 +82,6 @@ async def migrate_database(database: Database) -> list[Migration]:
     return applied
 
 
-async def schema_is_current(database: Database) -> bool:
-    async with database.pool.connection() as conn:
+async def schema_is_current(database: Database, *, timeout_s: float | None = None) -> bool:
+    async with database.pool.connection(timeout=timeout_s) as conn:
         return not await pending_migrations(conn, database.migrations)
