@@ -15,7 +15,7 @@ from agent_orchestrator.alerts.routes import router as alerts_router
 from agent_orchestrator.approvals.routes import router as approvals_router
 from agent_orchestrator.chat.routes import router as chat_router
 from agent_orchestrator.runtime import load_agent_config, start_runtime
-from agent_orchestrator.system.docs import serve_docs
+from agent_orchestrator.system.docs import describe_webhook_security, serve_docs
 from agent_orchestrator.system.errors import install_error_handlers
 from agent_orchestrator.system.gate import RequestGate
 from agent_orchestrator.system.middleware import AccessLogMiddleware
@@ -64,6 +64,7 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
     app.state.settings = settings
     install_error_handlers(app)
     serve_docs(app)
+    describe_webhook_security(app)
     app.include_router(system_router)
     app.include_router(workflows_router)
     app.include_router(approvals_router)

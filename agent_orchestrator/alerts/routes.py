@@ -11,11 +11,16 @@ from pydantic import ValidationError
 from agent_orchestrator.alerts.schemas import AlertmanagerPayload, AlertView, WebhookReply
 from agent_orchestrator.alerts.service import SIGNATURE_HEADER, verify_delivery
 from agent_orchestrator.deps import AlertRecords, Alerts, CurrentPrincipal, Settings
+from agent_orchestrator.system.errors import AUTHENTICATED, WITH_BODY, responses
 
 router = APIRouter(tags=["alerts"])
 
 
-@router.post("/webhook/alerts")
+@router.post(
+    "/webhook/alerts",
+    responses=responses(*AUTHENTICATED, *WITH_BODY),
+    openapi_extra={"security": [{"AlertWebhookToken": []}]},
+)
 async def receive_alerts(request: Request, settings: Settings, alerts: Alerts) -> WebhookReply:
     """Alertmanager's webhook (payload version 4); authenticated by a bearer token.
 
@@ -35,7 +40,7 @@ async def receive_alerts(request: Request, settings: Settings, alerts: Alerts) -
     return await alerts.receive(payload, request_id=request.state.request_id)
 
 
-@router.get("/alerts")
+@router.get("/alerts", responses=responses(*AUTHENTICATED))
 async def list_alerts(
     principal: CurrentPrincipal,
     records: AlertRecords,

@@ -15,11 +15,12 @@ from agent_orchestrator.approvals.schemas import (
 )
 from agent_orchestrator.approvals.service import DecisionView, decide
 from agent_orchestrator.deps import Approvals, Catalog, CurrentPrincipal, Engine
+from agent_orchestrator.system.errors import AUTHENTICATED, WITH_BODY, responses
 from agent_orchestrator.workflows.checks import check_steps
 from shared.lib.approvals.models import Decision
 from shared.lib.errors import ForbiddenError
 
-router = APIRouter(tags=["approvals"])
+router = APIRouter(tags=["approvals"], responses=responses(*AUTHENTICATED))
 
 MAX_OFFSET = 1_000_000
 
@@ -44,7 +45,7 @@ async def list_pending(
     return [ApprovalView.of(record) for record in found]
 
 
-@router.get("/approvals/{approval_id}")
+@router.get("/approvals/{approval_id}", responses=responses(404))
 async def get_approval(
     approval_id: UUID, principal: CurrentPrincipal, approvals: Approvals
 ) -> ApprovalView:
@@ -52,7 +53,11 @@ async def get_approval(
     return ApprovalView.of(await approvals.get(approval_id))
 
 
-@router.post("/approve/{approval_id}", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/approve/{approval_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=responses(*WITH_BODY, 403, 404, 409),
+)
 async def approve(
     approval_id: UUID,
     principal: CurrentPrincipal,
@@ -78,7 +83,11 @@ async def approve(
     )
 
 
-@router.post("/reject/{approval_id}", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/reject/{approval_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=responses(*WITH_BODY, 403, 404, 409),
+)
 async def reject(
     approval_id: UUID,
     body: RejectBody,
@@ -90,7 +99,7 @@ async def reject(
     return await decide(approvals, engine, principal, approval_id, "reject", body.reason)
 
 
-@router.post("/approvals/expire")
+@router.post("/approvals/expire", responses=responses(403))
 async def expire_now(principal: CurrentPrincipal, engine: Engine) -> ExpiryView:
     """Resolve approvals past their TTL now (the sweeper does this on its own too)."""
     if not principal.has_any({"ops-lead", "admin"}):

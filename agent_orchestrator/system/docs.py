@@ -6,6 +6,7 @@ The assets ship in the `fastapi-offline` package; only its static folder is used
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import fastapi_offline
 from fastapi import FastAPI
@@ -41,3 +42,23 @@ def serve_docs(app: FastAPI) -> None:
             redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
             with_google_fonts=False,
         )
+
+
+def describe_webhook_security(app: FastAPI) -> None:
+    """Add the webhook's own bearer token to the schemes FastAPI derives from the API-key
+    dependencies (the webhook checks its token itself, so FastAPI cannot see it)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes["AlertWebhookToken"] = {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "The value of AGENT_ALERT_WEBHOOK_TOKEN (not an API key).",
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -11,12 +11,52 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
+from pydantic import BaseModel
 
 from shared.lib.errors import DomainError
 
 log = logging.getLogger(__name__)
 
 DATABASE_RETRY_AFTER_S = 5
+
+
+class Problem(BaseModel):
+    """One field a request got wrong: where (`loc`), what (`msg`), and the value sent."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+    input: Any = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a message naming the thing and the way out, or the bad fields."""
+
+    detail: str | list[Problem]
+    request_id: str | None = None
+
+
+_MEANINGS = {
+    400: "The request cannot be read or the domain refuses it",
+    401: "No API key, or an unknown one (a wrong webhook token on the webhook)",
+    403: "The principal's roles do not allow this",
+    404: "No such workflow, approval or chat session",
+    408: "The request body did not arrive in time (AGENT_BODY_TIMEOUT_S)",
+    409: "The state changed: already decided, superseded, or still awaiting a decision",
+    413: "The request body is too large (AGENT_MAX_BODY_BYTES)",
+    422: "A field is invalid; `detail` names each one",
+    429: "Too many wrong keys or tokens from this address; see Retry-After",
+    503: "The database is unavailable (or the webhook is off); retry after Retry-After",
+}
+AUTHENTICATED = (401, 422, 429, 503)
+"""What any authenticated operation may answer besides success."""
+WITH_BODY = (400, 408, 413)
+"""What an operation that reads a body may answer besides."""
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, each with the ErrorBody model."""
+    return {code: {"model": ErrorBody, "description": _MEANINGS[code]} for code in codes}
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -13,6 +13,7 @@ from agent_orchestrator.deps import (
     Ledger,
     Workflows,
 )
+from agent_orchestrator.system.errors import AUTHENTICATED, WITH_BODY, responses
 from agent_orchestrator.workflows.checks import check_steps
 from agent_orchestrator.workflows.schemas import (
     OrchestrateRequest,
@@ -23,10 +24,10 @@ from agent_orchestrator.workflows.schemas import (
 )
 from shared.lib.workflows.models import WorkRequest
 
-router = APIRouter(tags=["workflows"])
+router = APIRouter(tags=["workflows"], responses=responses(*AUTHENTICATED))
 
 
-@router.post("/orchestrate", status_code=status.HTTP_201_CREATED)
+@router.post("/orchestrate", status_code=status.HTTP_201_CREATED, responses=responses(*WITH_BODY))
 async def orchestrate(
     body: OrchestrateRequest,
     principal: CurrentPrincipal,
@@ -49,7 +50,7 @@ async def orchestrate(
     return WorkflowView.of(await engine.start(work))
 
 
-@router.get("/workflows/{workflow_id}")
+@router.get("/workflows/{workflow_id}", responses=responses(404))
 async def get_workflow(
     workflow_id: WorkflowId,
     principal: CurrentPrincipal,
@@ -76,7 +77,9 @@ async def get_workflow(
     )
 
 
-@router.post("/resume/{workflow_id}", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/resume/{workflow_id}", status_code=status.HTTP_202_ACCEPTED, responses=responses(404, 409)
+)
 async def resume(
     workflow_id: WorkflowId, principal: CurrentPrincipal, engine: Engine
 ) -> ResumeView:
