@@ -6,8 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_fastapi_instrumentator import Instrumentator
 
@@ -16,12 +15,14 @@ from agent_orchestrator.alerts.routes import router as alerts_router
 from agent_orchestrator.approvals.routes import router as approvals_router
 from agent_orchestrator.chat.routes import router as chat_router
 from agent_orchestrator.runtime import start_runtime
-from agent_orchestrator.system.middleware import RequestIdMiddleware
+from agent_orchestrator.system.docs import describe_webhook_security, serve_docs
+from agent_orchestrator.system.errors import install_error_handlers
+from agent_orchestrator.system.gate import RequestGate
+from agent_orchestrator.system.middleware import AccessLogMiddleware
 from agent_orchestrator.system.routes import router as system_router
 from agent_orchestrator.workflows.routes import router as workflows_router
 from shared.lib.config import load_agent_config
 from shared.lib.db.database import open_database
-from shared.lib.errors import DomainError
 from shared.lib.execution.protocol import Executor
 from shared.lib.settings import Settings
 from shared.lib.tracing import configure_tracing, flush_traces
@@ -65,16 +66,23 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
         version=__version__,
         description="Plans typed operations, gates them behind human approval, runs them.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
-    app.add_middleware(RequestIdMiddleware)
-    app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
+    install_error_handlers(app)
+    serve_docs(app)
+    describe_webhook_security(app)
     app.include_router(system_router)
     app.include_router(workflows_router)
     app.include_router(approvals_router)
     app.include_router(chat_router)
     app.include_router(alerts_router)
+    # Added innermost first: the gate sees a request after the metrics middleware has started
+    # timing it, and the access log (outermost) sees every answer, a crash's 500 included.
+    app.add_middleware(RequestGate, settings=settings)
     _instrument(app)
+    app.add_middleware(AccessLogMiddleware)
     return app
 
 
@@ -99,7 +107,3 @@ def _instrument(app: FastAPI) -> None:
     async def metrics() -> Response:
         body = generate_latest(REGISTRY) + generate_latest(http_registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
-
-
-async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
-    return JSONResponse(status_code=error.status_code, content={"detail": str(error)})

@@ -8,17 +8,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.lib.alerts.service import AlertService
 from shared.lib.alerts.store import AlertStore
 from shared.lib.approvals.service import ApprovalService
 from shared.lib.approvals.store import ApprovalStore
+from shared.lib.catalog.models import Catalog as OperationCatalog
 from shared.lib.chat.service import ChatService
 from shared.lib.config import AgentConfig
 from shared.lib.db.database import Database
 from shared.lib.db.pool import Pool as PgPool
 from shared.lib.execution.ledger import ExecutionLedger
-from shared.lib.principals import Principal
+from shared.lib.principals import MISSING_KEY, UNKNOWN_KEY, Principal, presented_key
 from shared.lib.settings import Settings as AgentSettings
 from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.store import WorkflowStore
@@ -83,32 +85,33 @@ def get_chat(request: Request) -> ChatService:
     return chat
 
 
-def authenticate(request: Request) -> Principal:
-    """API-key authentication: `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
-    key = _presented_key(request)
+_bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token.")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
+
+
+def authenticate(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    """The principal behind the presented API key. The request gate (system/gate.py) checked
+    the key already, before the body was read; the security schemes describe it in OpenAPI."""
+    key = presented_key(request.headers)
     if not key:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="missing API key; send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-            headers={"WWW-Authenticate": "Bearer"},
+            status.HTTP_401_UNAUTHORIZED, detail=MISSING_KEY, headers={"WWW-Authenticate": "Bearer"}
         )
     principal = get_config(request).principals.authenticate(key)
     if principal is None:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="unknown API key; ask an admin for a key listed in config/hitl/principals.yml",
-            headers={"WWW-Authenticate": "Bearer"},
+            status.HTTP_401_UNAUTHORIZED, detail=UNKNOWN_KEY, headers={"WWW-Authenticate": "Bearer"}
         )
     request.state.principal = principal.name
     return principal
 
 
-def _presented_key(request: Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, credentials = header.partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    return request.headers.get("X-API-Key") or None
+def get_catalog(request: Request) -> OperationCatalog:
+    return get_config(request).catalog
 
 
 Settings = Annotated[AgentSettings, Depends(get_settings)]
@@ -124,3 +127,4 @@ Alerts = Annotated[AlertService, Depends(get_alerts)]
 AlertRecords = Annotated[AlertStore, Depends(get_alert_store)]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 Chat = Annotated[ChatService, Depends(get_chat)]
+Catalog = Annotated[OperationCatalog, Depends(get_catalog)]

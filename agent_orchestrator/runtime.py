@@ -14,6 +14,7 @@ from graphs.workflow import build_graph
 from shared.lib.alerts.service import AlertService
 from shared.lib.alerts.store import AlertStore
 from shared.lib.alerts.triage import AlertTriage
+from shared.lib.approvals.refusals import RefusalLog
 from shared.lib.approvals.service import ApprovalService
 from shared.lib.approvals.store import ApprovalStore
 from shared.lib.chat.service import ChatService
@@ -126,7 +127,11 @@ async def start_runtime(
     )
     context.on_status = engine.status_changed
     decisions = ApprovalService(
-        store=approvals, workflows=workflows, engine=engine, notifier=notifier
+        store=approvals,
+        workflows=workflows,
+        engine=engine,
+        notifier=notifier,
+        refusals=RefusalLog(database.pool),
     )
     alert_records = AlertStore(database.pool)
     runtime = AgentRuntime(

@@ -22,6 +22,7 @@ put postgres_password "$(random)"
 put db_owner_password "$(random)"
 put db_agent_password "$(random)"
 put agent_alert_webhook_token "$(random)"
+put metrics_token "$(random)"
 put grafana_admin_password "$(random)"
 host=postgres:5432
 put db_owner_url "postgresql://$AGENT_DB_OWNER:$(cat "$dir/db_owner_password")@$host/$AGENT_DB_NAME"

@@ -6,66 +6,69 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, status
-from pydantic import BaseModel, Field
 
-from agent_orchestrator.deps import Approvals, CurrentPrincipal, Decisions
-from shared.lib.approvals.models import ApprovalRecord, Decision
+from agent_orchestrator.approvals.schemas import (
+    ApprovalView,
+    ApproveBody,
+    ExpiryView,
+    RejectBody,
+)
+from agent_orchestrator.deps import Approvals, Catalog, CurrentPrincipal, Decisions
+from agent_orchestrator.system.errors import AUTHENTICATED, WITH_BODY, responses
+from agent_orchestrator.workflows.checks import check_steps
+from shared.lib.approvals.models import Decision
 from shared.lib.approvals.service import DecisionView
 from shared.lib.errors import ForbiddenError
-from shared.lib.planning.models import Plan
 
-router = APIRouter(tags=["approvals"])
+router = APIRouter(tags=["approvals"], responses=responses(*AUTHENTICATED))
+
+MAX_OFFSET = 1_000_000
 
 RiskLevel = Annotated[str | None, Query(pattern="^(low|medium|high|critical)$")]
-
-
-class ApproveBody(BaseModel):
-    reason: str | None = Field(default=None, max_length=2000)
-    plan: Plan | None = Field(
-        default=None, description="An edited plan: voids this approval and is re-assessed."
-    )
-    plan_hash: str | None = Field(
-        default=None, description="The plan hash you reviewed; refused if the plan changed."
-    )
-
-
-class RejectBody(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+Role = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
 
 @router.get("/approvals/pending")
 async def list_pending(
     principal: CurrentPrincipal,
     approvals: Approvals,
-    role: str | None = None,
+    role: Role = None,
     risk_level: RiskLevel = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[ApprovalRecord]:
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> list[ApprovalView]:
     """Pending approvals, optionally only those a role may decide, or of one risk level."""
     roles = {role} if role else None
-    return await approvals.list_pending(
+    found = await approvals.list_pending(
         roles=roles, risk_level=risk_level, limit=limit, offset=offset
     )
+    return [ApprovalView.of(record) for record in found]
 
 
-@router.get("/approvals/{approval_id}")
+@router.get("/approvals/{approval_id}", responses=responses(404))
 async def get_approval(
     approval_id: UUID, principal: CurrentPrincipal, approvals: Approvals
-) -> ApprovalRecord:
+) -> ApprovalView:
     """Everything an approver needs: plan, tier and rules, targets' state, rollback."""
-    return await approvals.get(approval_id)
+    return ApprovalView.of(await approvals.get(approval_id))
 
 
-@router.post("/approve/{approval_id}", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/approve/{approval_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=responses(*WITH_BODY, 403, 404, 409),
+)
 async def approve(
     approval_id: UUID,
     principal: CurrentPrincipal,
     decisions: Decisions,
+    catalog: Catalog,
     body: ApproveBody | None = None,
 ) -> DecisionView:
     """Approve (or, with `plan`, edit) a pending request."""
     body = body or ApproveBody()
+    if body.plan is not None:
+        check_steps(catalog, body.plan.steps, at=lambda index: ("body", "plan", "steps", index))
     decision: Decision = "edit" if body.plan is not None else "approve"
     return await decisions.decide(
         principal=principal,
@@ -77,7 +80,11 @@ async def approve(
     )
 
 
-@router.post("/reject/{approval_id}", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/reject/{approval_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=responses(*WITH_BODY, 403, 404, 409),
+)
 async def reject(
     approval_id: UUID,
     body: RejectBody,
@@ -90,11 +97,7 @@ async def reject(
     )
 
 
-class ExpiryView(BaseModel):
-    expired: int
-
-
-@router.post("/approvals/expire")
+@router.post("/approvals/expire", responses=responses(403))
 async def expire_now(principal: CurrentPrincipal, decisions: Decisions) -> ExpiryView:
     """Resolve approvals past their TTL now (the sweeper does this on its own too)."""
     if not principal.has_any({"ops-lead", "admin"}):

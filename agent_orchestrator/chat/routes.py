@@ -10,12 +10,13 @@ from fastapi.responses import StreamingResponse
 
 from agent_orchestrator.chat.schemas import ChatRequest
 from agent_orchestrator.deps import Chat, CurrentPrincipal
+from agent_orchestrator.system.errors import AUTHENTICATED, WITH_BODY, responses
 from shared.lib.chat.models import ChatEvent, ChatHistory, ChatReply
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], responses=responses(*AUTHENTICATED))
 
 
-@router.post("/chat")
+@router.post("/chat", responses=responses(*WITH_BODY, 403, 404, 409))
 async def chat(
     body: ChatRequest, principal: CurrentPrincipal, chat: Chat, request: Request
 ) -> ChatReply:
@@ -32,7 +33,10 @@ async def chat(
 @router.post(
     "/chat/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        **responses(*WITH_BODY, 403, 404, 409),
+    },
 )
 async def chat_stream(
     body: ChatRequest, principal: CurrentPrincipal, chat: Chat, request: Request
@@ -52,7 +56,7 @@ async def chat_stream(
     )
 
 
-@router.get("/chat/{session_id}")
+@router.get("/chat/{session_id}", responses=responses(403, 404))
 async def chat_history(session_id: UUID, principal: CurrentPrincipal, chat: Chat) -> ChatHistory:
     """The conversation so far, oldest message first, and what the session remembers."""
     return await chat.history(session_id=session_id, principal=principal)

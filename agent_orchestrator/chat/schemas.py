@@ -6,9 +6,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from shared.lib.safe_input import SafeText
+
 
 class ChatRequest(BaseModel):
-    message: str = Field(min_length=1, max_length=4000, examples=["restart web on prod"])
+    message: SafeText = Field(min_length=1, max_length=4000, examples=["restart web on prod"])
     session_id: UUID | None = Field(
         default=None, description="Continue this conversation; leave out to start one."
     )

@@ -144,7 +144,12 @@ def _approval_view(approval: dict[str, Any]) -> Group:
     )
     reasons = (approval.get("assessment") or {}).get("reasons") or []
     actions = _actions_table(approval.get("actions") or [])
-    return Group(summary, plan_table(approval.get("plan")), bullets("risk", reasons), actions)
+    return Group(
+        summary,
+        plan_table((approval.get("plan") or {}).get("steps")),
+        bullets("risk", reasons),
+        actions,
+    )
 
 
 def _actions_table(actions: list[dict[str, Any]]) -> Table:

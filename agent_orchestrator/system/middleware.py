@@ -1,4 +1,6 @@
-"""Give every request an id (the caller's X-Request-ID or a new one) and log its outcome."""
+"""The outermost layer: give every request an id (the caller's X-Request-ID or a new one), log
+one access line per request naming its principal, and turn an unhandled error into a logged 500
+that carries the request id, so even a crash leaves a line to find it by."""
 
 from __future__ import annotations
 
@@ -6,10 +8,11 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.lib.logs import request_id_var
 
@@ -18,26 +21,52 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 log = logging.getLogger("agent_orchestrator.access")
 
 
-class RequestIdMiddleware(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        offered = request.headers.get(REQUEST_ID_HEADER, "")
+class AccessLogMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
         request_id = offered if _SAFE_REQUEST_ID.match(offered) else uuid.uuid4().hex
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
         token = request_id_var.set(request_id)
-        request.state.request_id = request_id
         started = time.perf_counter()
+        sent: dict[str, int] = {}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                sent["status"] = message["status"]
+                MutableHeaders(scope=message).append(REQUEST_ID_HEADER, request_id)
+            await send(message)
+
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_with_id)
+        except Exception:  # the last resort: log it with the request id, answer 500 as JSON
+            log.exception("unhandled error", extra={"path": scope.get("path")})
+            if "status" not in sent:
+                reply = JSONResponse(
+                    status_code=500,
+                    content={
+                        "detail": f"internal error; quote request id {request_id} when "
+                        "reporting it",
+                        "request_id": request_id,
+                    },
+                )
+                await reply(scope, receive, send_with_id)
         finally:
+            log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": sent.get("status", 500),
+                    "principal": state.get("principal"),
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
             request_id_var.reset(token)
-        response.headers[REQUEST_ID_HEADER] = request_id
-        log.info(
-            "request",
-            extra={
-                "request_id": request_id,
-                "method": request.method,
-                "path": request.url.path,
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
-        return response

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
@@ -10,6 +13,10 @@ from agent_orchestrator.deps import Db
 from shared.lib.db.database import schema_is_current
 
 router = APIRouter(tags=["system"])
+log = logging.getLogger(__name__)
+
+READY_PROBE_S = 2.0
+"""How long /ready waits for the database; an orchestrator's probe should not wait longer."""
 
 
 class Health(BaseModel):
@@ -28,13 +35,17 @@ async def health() -> Health:
     return Health(status="ok", version=__version__)
 
 
-@router.get("/ready", responses={503: {"model": Readiness}})
+@router.get("/ready", responses={503: {"model": Readiness, "description": "Not ready"}})
 async def ready(database: Db, response: Response) -> Readiness:
+    """Ready when the database answers within 2 s and its schema is current. The reason given
+    is generic; the database's own error goes to the log, not to anonymous callers."""
     try:
-        current = await schema_is_current(database)
+        async with asyncio.timeout(READY_PROBE_S):
+            current = await schema_is_current(database, timeout_s=READY_PROBE_S)
     except Exception as error:  # any database failure means "not ready", reported as data
+        log.warning("readiness probe failed", extra={"error": repr(error)})
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return Readiness(status="unavailable", database=f"error: {error}", migrations="unknown")
+        return Readiness(status="unavailable", database="unreachable", migrations="unknown")
     if not current:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return Readiness(status="unavailable", database="ok", migrations="pending")

@@ -4,44 +4,56 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
+from agent_orchestrator.approvals.schemas import ApprovalView
 from agent_orchestrator.deps import (
     Approvals,
+    Catalog,
     CurrentPrincipal,
     Decisions,
     Engine,
     Ledger,
     Workflows,
 )
+from agent_orchestrator.system.errors import AUTHENTICATED, WITH_BODY, responses
+from agent_orchestrator.workflows.checks import check_steps
 from agent_orchestrator.workflows.schemas import (
     OrchestrateRequest,
     ResumeView,
     WorkflowDetail,
+    WorkflowId,
     WorkflowView,
 )
 from shared.lib.workflows.models import WorkRequest
 
-router = APIRouter(tags=["workflows"])
+router = APIRouter(tags=["workflows"], responses=responses(*AUTHENTICATED))
 
 
-@router.post("/orchestrate", status_code=status.HTTP_201_CREATED)
+@router.post("/orchestrate", status_code=status.HTTP_201_CREATED, responses=responses(*WITH_BODY))
 async def orchestrate(
-    body: OrchestrateRequest, principal: CurrentPrincipal, engine: Engine, request: Request
+    body: OrchestrateRequest,
+    principal: CurrentPrincipal,
+    engine: Engine,
+    catalog: Catalog,
+    request: Request,
 ) -> WorkflowView:
     """Start a workflow from plain text or structured operations."""
+    steps = body.structured_steps()
+    if steps is not None:
+        check_steps(catalog, steps, at=body.location_of_step)
     work = WorkRequest(
         source="api",
         requester=principal.name,
         text=body.request,
-        steps=body.structured_steps(),
+        steps=steps,
         environment=body.environment,
         request_id=request.state.request_id,
     )
     return WorkflowView.of(await engine.start(work))
 
 
-@router.get("/workflows/{workflow_id}")
+@router.get("/workflows/{workflow_id}", responses=responses(404))
 async def get_workflow(
-    workflow_id: str,
+    workflow_id: WorkflowId,
     principal: CurrentPrincipal,
     workflows: Workflows,
     approvals: Approvals,
@@ -56,7 +68,7 @@ async def get_workflow(
         requester=record.requester,
         request=record.request,
         pending_approval_id=view.approval_id,
-        approvals=await approvals.for_workflow(workflow_id),
+        approvals=[ApprovalView.of(found) for found in await approvals.for_workflow(workflow_id)],
         results=record.results,
         verification=record.verification,
         executions=await ledger.for_workflow(workflow_id),
@@ -66,7 +78,11 @@ async def get_workflow(
     )
 
 
-@router.post("/resume/{task_id}", status_code=status.HTTP_202_ACCEPTED)
-async def resume(task_id: str, principal: CurrentPrincipal, decisions: Decisions) -> ResumeView:
+@router.post(
+    "/resume/{workflow_id}", status_code=status.HTTP_202_ACCEPTED, responses=responses(404, 409)
+)
+async def resume(
+    workflow_id: WorkflowId, principal: CurrentPrincipal, decisions: Decisions
+) -> ResumeView:
     """Continue a workflow whose approval is settled but whose run stopped; idempotent."""
-    return ResumeView(workflow_id=task_id, outcome=await decisions.resume_workflow(task_id))
+    return ResumeView(workflow_id=workflow_id, outcome=await decisions.resume_workflow(workflow_id))

@@ -3,26 +3,69 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field, model_validator
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.lib.approvals.models import ApprovalRecord
-from shared.lib.planning.models import PlannedOperation
+from agent_orchestrator.approvals.schemas import ApprovalView
+from shared.lib.planning.models import MAX_STEPS, PlannedOperation
 from shared.lib.risk.models import RiskView
+from shared.lib.safe_input import Params, SafeText
 from shared.lib.workflows.store import WorkflowEvent, WorkflowRecord
+
+WorkflowId = Annotated[
+    str, Path(pattern=r"^[A-Za-z0-9._:-]{1,64}$", examples=["wf-0123456789abcdef"])
+]
+
+# The three forms, as the schema states them: exactly one of these sets of fields.
+_ONE_FORM = {
+    "oneOf": [
+        {
+            "title": "plain text",
+            "required": ["request"],
+            "not": {"anyOf": [{"required": ["operation"]}, {"required": ["steps"]}]},
+        },
+        {
+            "title": "one operation",
+            "required": ["operation", "target"],
+            "not": {"anyOf": [{"required": ["request"]}, {"required": ["steps"]}]},
+        },
+        {
+            "title": "steps",
+            "required": ["steps"],
+            "not": {"anyOf": [{"required": ["request"]}, {"required": ["operation"]}]},
+        },
+    ]
+}
+
+
+def _request_schema(schema: dict[str, Any]) -> None:
+    """Absent, not null: the schema shows each form's fields as plain types, and the forms."""
+    for field in schema["properties"].values():
+        kinds = [kind for kind in field.pop("anyOf", []) if kind.get("type") != "null"]
+        if kinds:
+            field.update(kinds[0])
+            field.pop("default", None)
+    schema.update(_ONE_FORM)
 
 
 class OrchestrateRequest(BaseModel):
-    """Plain text (`request`), one structured operation, or a list of `steps`."""
+    """Exactly one of: plain text (`request`), one `operation` on a `target`, or `steps`."""
 
-    request: str | None = Field(default=None, max_length=4000, examples=["restart web on prod"])
-    operation: str | None = Field(default=None, examples=["restart"])
-    target: str | None = Field(default=None, examples=["web"])
-    environment: str | None = Field(default=None, examples=["prod"])
-    params: dict[str, Any] = Field(default_factory=dict)
-    steps: list[PlannedOperation] | None = None
+    model_config = ConfigDict(json_schema_extra=_request_schema)
+
+    request: SafeText | None = Field(
+        default=None, min_length=1, max_length=4000, examples=["restart web on prod"]
+    )
+    operation: SafeText | None = Field(
+        default=None, min_length=1, max_length=64, examples=["restart"]
+    )
+    target: SafeText | None = Field(default=None, min_length=1, max_length=128, examples=["web"])
+    environment: SafeText | None = Field(default=None, max_length=64, examples=["prod"])
+    params: Params = Field(default_factory=dict, description="Only with `operation`.")
+    steps: list[PlannedOperation] | None = Field(default=None, min_length=1, max_length=MAX_STEPS)
 
     @model_validator(mode="after")
     def _one_form(self) -> OrchestrateRequest:
@@ -34,6 +77,10 @@ class OrchestrateRequest(BaseModel):
         if self.operation is not None and not self.target:
             raise ValueError("field 'target' is required with 'operation'")
         return self
+
+    def location_of_step(self, index: int) -> tuple[str | int, ...]:
+        """Where step `index` came from in the body, for a 422 that names the field."""
+        return ("body", "steps", index) if self.steps is not None else ("body",)
 
     def structured_steps(self) -> list[PlannedOperation] | None:
         if self.steps is not None:
@@ -78,7 +125,7 @@ class WorkflowDetail(WorkflowView):
     requester: str
     request: dict[str, Any]
     pending_approval_id: UUID | None = None
-    approvals: list[ApprovalRecord]
+    approvals: list[ApprovalView]
     results: list[dict[str, Any]]
     verification: list[dict[str, Any]]
     executions: list[dict[str, Any]]

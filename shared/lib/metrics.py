@@ -58,3 +58,9 @@ NOTIFICATIONS = Counter(
     "retried (one per retry), failed, dropped (queue full) or error (could not be built).",
     ["channel", "event", "status"],
 )
+AUTH_FAILURES = Counter(
+    "orchestrator_auth_failures_total",
+    "Requests refused for a wrong credential (rejected) or for too many of them (throttled), "
+    "by credential: api_key, webhook_token or metrics_token.",
+    ["credential", "outcome"],
+)

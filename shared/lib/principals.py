@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal, Self
 
@@ -103,3 +103,16 @@ def _check_names_and_keys(config: PrincipalsFile, document: YamlDocument) -> Non
                 at=("principals", name, "api_key_sha256"),
                 fix="give every principal its own key",
             )
+
+
+MISSING_KEY = "missing API key; send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+UNKNOWN_KEY = "unknown API key; ask an admin for a key listed in config/hitl/principals.yml"
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The API key a request presents: `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
+    header = headers.get("Authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return headers.get("X-API-Key") or None

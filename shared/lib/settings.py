@@ -45,6 +45,17 @@ SETTING_HELP: dict[str, tuple[str, str]] = {
     "dry_run": ("AGENT_DRY_RUN", "use true or false"),
     "log_level": ("LOG_LEVEL", "use one of DEBUG, INFO, WARNING, ERROR"),
     "db_pool_max": ("DB_POOL_MAX", "use a pool size between 2 and 200"),
+    "db_pool_timeout_s": ("DB_POOL_TIMEOUT_S", "use seconds between 0.5 and 120"),
+    "max_body_bytes": ("AGENT_MAX_BODY_BYTES", "use a size in bytes between 1024 and 16777216"),
+    "body_timeout_s": ("AGENT_BODY_TIMEOUT_S", "use seconds between 0.5 and 300"),
+    "auth_failures_per_minute": (
+        "AGENT_AUTH_FAILURES_PER_MINUTE",
+        "use a number of wrong keys per client address and minute between 1 and 10000",
+    ),
+    "metrics_token": (
+        "METRICS_TOKEN",
+        "use a random string of at least 16 characters, the same as the scraper's bearer token",
+    ),
     "alert_webhook_token": (
         "AGENT_ALERT_WEBHOOK_TOKEN",
         "use a random string of at least 16 characters (python -c 'import secrets; "
@@ -103,6 +114,24 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default_factory=_default_data_dir, validation_alias="AGENT_DATA_DIR")
     db_pool_max: int = Field(default=20, ge=2, le=200, validation_alias="DB_POOL_MAX")
+    db_pool_timeout_s: float = Field(
+        default=5.0, ge=0.5, le=120, validation_alias="DB_POOL_TIMEOUT_S"
+    )
+    """How long a request waits for a database connection before answering 503."""
+    max_body_bytes: int = Field(
+        default=256 * 1024, ge=1024, le=16 * 1024 * 1024, validation_alias="AGENT_MAX_BODY_BYTES"
+    )
+    """The largest request body accepted (413 beyond); the alert webhook allows 1 MB."""
+    body_timeout_s: float = Field(
+        default=10.0, ge=0.5, le=300, validation_alias="AGENT_BODY_TIMEOUT_S"
+    )
+    """How long a request body may take to arrive in full (408 beyond)."""
+    auth_failures_per_minute: int = Field(
+        default=10, ge=1, le=10_000, validation_alias="AGENT_AUTH_FAILURES_PER_MINUTE"
+    )
+    """Wrong API keys or tokens one client address may send per minute before 429s."""
+    metrics_token: SecretStr | None = Field(default=None, validation_alias="METRICS_TOKEN")
+    """Bearer token that may read /metrics; an API key always may. Unset, only API keys."""
     llm_base_url: str | None = Field(default=None, validation_alias="LLM_BASE_URL")
     llm_model: str = Field(default="gpt-4o-mini", validation_alias="LLM_MODEL")
     llm_api_key: str | None = Field(
@@ -167,7 +196,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
 
-    @field_validator("alert_webhook_token", "alert_webhook_secret")
+    @field_validator("alert_webhook_token", "alert_webhook_secret", "metrics_token")
     @classmethod
     def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():

@@ -16,7 +16,7 @@ import yaml
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import REPO
+from tests.helpers import REPO, auth
 from tests.testbed.availability import service_unavailable
 
 pytestmark = pytest.mark.deploy
@@ -71,9 +71,22 @@ def run_tool(*argv: str, env: dict[str, str] | None = None) -> str:
     return output
 
 
-def test_prometheus_config_and_rules_pass_promtool() -> None:
+def test_prometheus_config_and_rules_pass_promtool(tmp_path: Path) -> None:
     rules = sorted(str(p) for p in (DEPLOY / "prometheus" / "rules").glob("*.yml"))
-    output = run_tool("promtool", "check", "config", str(DEPLOY / "prometheus" / "prometheus.yml"))
+    config = DEPLOY / "prometheus" / "prometheus.yml"
+    assert "valid prometheus config" in run_tool(
+        "promtool", "check", "config", "--syntax-only", str(config)
+    )
+    # The full check also opens the files the config names: the metrics token is a compose
+    # secret under /run/secrets, so check a copy that points at a stand-in token file.
+    copy = tmp_path / "prometheus"
+    shutil.copytree(DEPLOY / "prometheus", copy)
+    token = tmp_path / "metrics_token"
+    token.write_text("stand-in")
+    (copy / "prometheus.yml").write_text(
+        config.read_text().replace("/run/secrets/metrics_token", str(token))
+    )
+    output = run_tool("promtool", "check", "config", str(copy / "prometheus.yml"))
     assert f"SUCCESS: {len(rules)} rule files found" in output
     assert "SUCCESS" in run_tool("promtool", "check", "rules", *rules)
 
@@ -119,6 +132,7 @@ def test_compose_file_passes_docker_compose_config_with_no_secret_inline() -> No
     assert {s.get("target", s["source"]) for s in agent["secrets"]} == {
         "database_url",
         "agent_alert_webhook_token",
+        "metrics_token",
     }
     assert "MIGRATION_DATABASE_URL" not in agent.get("environment", {})
     text = (DEPLOY / "compose.yml").read_text().lower()
@@ -185,7 +199,7 @@ def test_promql_metric_names_are_parsed() -> None:
 @pytest.fixture
 def scraped(client: TestClient) -> Iterator[str]:
     client.get("/health")  # one request, so the HTTP histograms have samples
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers=auth("carol"))
     assert response.status_code == 200
     yield response.text
 

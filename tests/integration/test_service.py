@@ -5,6 +5,8 @@ from __future__ import annotations
 import psycopg
 from fastapi.testclient import TestClient
 
+from tests.helpers import auth
+
 
 def test_health_and_ready(client: TestClient) -> None:
     assert client.get("/health").json()["status"] == "ok"
@@ -39,7 +41,8 @@ def test_request_id_is_returned_and_offered_one_kept(client: TestClient) -> None
 
 def test_metrics_count_requests(client: TestClient) -> None:
     client.get("/health")
-    body = client.get("/metrics").text
+    assert client.get("/metrics").status_code == 401  # never anonymous
+    body = client.get("/metrics", headers=auth("alice")).text
     assert 'http_requests_total{handler="/health",method="GET",status="2xx"}' in body
 
 

@@ -15,6 +15,7 @@ from graphs.context import WorkflowContext
 from graphs.state import WorkflowState
 from graphs.workflow import build_graph
 from shared.lib.approvals.models import ApprovalRecord, Decision
+from shared.lib.approvals.refusals import RefusalLog
 from shared.lib.approvals.service import ApprovalService
 from shared.lib.approvals.store import ApprovalStore
 from shared.lib.config import AgentConfig, load_agent_config
@@ -114,7 +115,11 @@ class WorkflowWorld:
         )
         context.on_status = engine.status_changed
         decisions = ApprovalService(
-            store=self.approvals, workflows=self.workflows, engine=engine, notifier=notifier
+            store=self.approvals,
+            workflows=self.workflows,
+            engine=engine,
+            notifier=notifier,
+            refusals=RefusalLog(self.database.pool),
         )
         return Replica(engine=engine, decisions=decisions)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from shared.lib.alerts import AlertFacts, AlertTriage, load_recovery_strategies
-from shared.lib.alerts.models import AlertmanagerPayload
+from shared.lib.alerts.models import AlertmanagerAlert, AlertmanagerPayload
 from shared.lib.catalog import Catalog, load_catalog
 from shared.lib.planning.models import Plan
 from shared.lib.planning.offline import OfflinePlanner
@@ -199,7 +199,8 @@ async def test_an_alert_cannot_steer_the_plan(
     case: Case, triage: AlertTriage, catalog: Catalog, resolver: TargetResolver
 ) -> None:
     index = CORPUS.index(case)
-    alert = AlertmanagerPayload.model_validate_json(json.dumps(payload())).alerts[index]
+    alert = AlertmanagerPayload.model_validate_json(json.dumps(payload())).parsed()[index]
+    assert isinstance(alert, AlertmanagerAlert), alert
     decision = triage.decide(AlertFacts(alertname=alert.alertname, labels=alert.labels))
     assert decision.action == case.action, decision
     if case.action != "workflow":

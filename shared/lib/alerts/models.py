@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.lib.safe_input import SafeText, text_problem
 
 # Alertmanager sends this for an alert that has not ended yet.
 NO_END = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
 
-Outcome = Literal["workflow_started", "duplicate", "escalated", "ignored", "resolved", "withdrawn"]
+Outcome = Literal[
+    "workflow_started", "duplicate", "escalated", "ignored", "resolved", "withdrawn", "refused"
+]
 
 
 class AlertmanagerAlert(BaseModel):
@@ -20,12 +24,12 @@ class AlertmanagerAlert(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     status: Literal["firing", "resolved"]
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: dict[SafeText, SafeText] = Field(default_factory=dict)
+    annotations: dict[SafeText, SafeText] = Field(default_factory=dict)
     starts_at: datetime = Field(alias="startsAt")
     ends_at: datetime | None = Field(default=None, alias="endsAt")
     fingerprint: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
-    generator_url: str | None = Field(default=None, alias="generatorURL")
+    generator_url: SafeText | None = Field(default=None, alias="generatorURL")
 
     @property
     def alertname(self) -> str:
@@ -38,8 +42,45 @@ class AlertmanagerAlert(BaseModel):
         return self.ends_at
 
 
+class RefusedAlert(BaseModel):
+    """An alert of a notification that is malformed; it is answered on its own."""
+
+    index: int
+    fingerprint: str
+    alertname: str
+    status: Literal["firing", "resolved"]
+    reason: str
+
+    @classmethod
+    def of(cls, index: int, raw: Any, error: ValidationError) -> RefusedAlert:
+        fields = raw if isinstance(raw, dict) else {}
+        labels = fields.get("labels")
+        labels = labels if isinstance(labels, dict) else {}
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc']) or 'alert'}: {issue['msg']}"
+            for issue in error.errors(include_url=False)[:5]
+        )
+        return cls(
+            index=index,
+            fingerprint=_printable(fields.get("fingerprint")),
+            alertname=_printable(labels.get("alertname")),
+            status="resolved" if fields.get("status") == "resolved" else "firing",
+            reason=f"alerts[{index}] refused, nothing recorded: {problems}; fix the alert rule "
+            "or its labels and annotations",
+        )
+
+
+def _printable(value: Any) -> str:
+    if isinstance(value, str) and len(value) <= 128 and text_problem(value) is None:
+        return value
+    return ""
+
+
 class AlertmanagerPayload(BaseModel):
-    """A webhook notification: one group of alerts sharing `groupLabels`."""
+    """A webhook notification: one group of alerts sharing `groupLabels`.
+
+    Each alert is validated on its own (`parsed`), so one malformed alert never stops the others.
+    """
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
@@ -48,7 +89,16 @@ class AlertmanagerPayload(BaseModel):
     receiver: str = ""
     group_key: str = Field(default="", alias="groupKey")
     truncated_alerts: int = Field(default=0, ge=0, alias="truncatedAlerts")
-    alerts: list[AlertmanagerAlert] = Field(max_length=1000)
+    alerts: list[dict[str, Any]] = Field(max_length=1000)
+
+    def parsed(self) -> list[AlertmanagerAlert | RefusedAlert]:
+        found: list[AlertmanagerAlert | RefusedAlert] = []
+        for index, raw in enumerate(self.alerts):
+            try:
+                found.append(AlertmanagerAlert.model_validate(raw))
+            except ValidationError as error:
+                found.append(RefusedAlert.of(index, raw, error))
+        return found
 
 
 class AlertOutcome(BaseModel):
@@ -58,7 +108,8 @@ class AlertOutcome(BaseModel):
     alertname: str
     status: Literal["firing", "resolved"]
     outcome: Outcome
-    alert_id: int
+    alert_id: int | None
+    """The recorded alert episode; None for a refused alert, which records nothing."""
     received: int
     """How many notifications this alert episode has had, this one included."""
     workflow_id: str | None = None
@@ -78,6 +129,7 @@ class WebhookReply(BaseModel):
     ignored: int
     resolved: int
     withdrawn: int
+    refused: int = 0
     alerts: list[AlertOutcome]
 
     @classmethod
@@ -93,5 +145,6 @@ class WebhookReply(BaseModel):
             ignored=count("ignored"),
             resolved=count("resolved", "withdrawn"),
             withdrawn=count("withdrawn"),
+            refused=count("refused"),
             alerts=outcomes,
         )

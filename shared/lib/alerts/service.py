@@ -16,6 +16,7 @@ from shared.lib.alerts.models import (
     AlertmanagerPayload,
     AlertOutcome,
     Outcome,
+    RefusedAlert,
     WebhookReply,
 )
 from shared.lib.alerts.store import AlertNotice, AlertRecord, AlertStore
@@ -45,6 +46,12 @@ class WebhookAuthError(DomainError):
 
 
 class WebhookDisabledError(DomainError):
+    status_code = 503
+
+
+class AlertsNotHandledError(DomainError):
+    """Some alerts failed for a passing reason; Alertmanager redelivers, the rest deduplicate."""
+
     status_code = 503
 
 
@@ -96,16 +103,47 @@ class AlertService:
     async def receive(
         self, payload: AlertmanagerPayload, *, request_id: str | None
     ) -> WebhookReply:
-        """Handle every alert of the notification, in order; the reply says what happened."""
+        """Handle every alert of the notification, in order; the reply says what happened.
+
+        Each alert stands alone: a malformed one is refused, and one whose handling fails does
+        not stop those after it (the delivery then answers 503 so Alertmanager retries it).
+        """
         outcomes: list[AlertOutcome] = []
-        for alert in payload.alerts:
-            if alert.status == "firing":
-                outcome = await self._firing(alert, request_id=request_id)
-            else:
-                outcome = await self._resolved(alert)
+        failed: list[str] = []
+        for alert in payload.parsed():
+            try:
+                outcome = await self._one(alert, request_id=request_id)
+            except Exception:  # isolation: log it, go on with the others, answer 503 at the end
+                log.exception("alert not handled", extra={"fingerprint": alert.fingerprint})
+                failed.append(alert.fingerprint)
+                continue
             ALERT_NOTIFICATIONS.labels(status=alert.status, outcome=outcome.outcome).inc()
             outcomes.append(outcome)
+        if failed:
+            raise AlertsNotHandledError(
+                f"{len(failed)} of {len(payload.alerts)} alerts could not be handled "
+                f"(fingerprints {', '.join(failed)}); the others were; Alertmanager's retry "
+                "handles the rest and repeats nothing"
+            )
         return WebhookReply.of(outcomes)
+
+    async def _one(
+        self, alert: AlertmanagerAlert | RefusedAlert, *, request_id: str | None
+    ) -> AlertOutcome:
+        if isinstance(alert, RefusedAlert):
+            log.warning("alert refused", extra={"index": alert.index, "reason": alert.reason})
+            return AlertOutcome(
+                fingerprint=alert.fingerprint,
+                alertname=alert.alertname,
+                status=alert.status,
+                outcome="refused",
+                alert_id=None,
+                received=0,
+                reason=alert.reason,
+            )
+        if alert.status == "firing":
+            return await self._firing(alert, request_id=request_id)
+        return await self._resolved(alert)
 
     async def _firing(self, alert: AlertmanagerAlert, *, request_id: str | None) -> AlertOutcome:
         decision = self._triage.decide(AlertFacts(alertname=alert.alertname, labels=alert.labels))

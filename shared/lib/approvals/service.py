@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from shared.lib.approvals.decisions import EXPIRY_SWEEPER, gate_decision
 from shared.lib.approvals.models import ApprovalRecord, ApprovalStatus, Decision
+from shared.lib.approvals.refusals import RefusalLog
 from shared.lib.approvals.store import ApprovalStore
 from shared.lib.errors import ConflictError, DomainError
 from shared.lib.metrics import (
@@ -46,8 +47,10 @@ class ApprovalService:
         workflows: WorkflowStore,
         engine: WorkflowEngine,
         notifier: Notifier,
+        refusals: RefusalLog,
     ) -> None:
         self._store = store
+        self._refusals = refusals
         self._workflows = workflows
         self._engine = engine
         self.notifier = notifier
@@ -105,7 +108,7 @@ class ApprovalService:
                 expected_plan_hash=plan_hash,
             )
         except DomainError as refused:
-            await self._store.record_refusal(
+            await self._refusals.record(
                 approval_id=str(approval_id),
                 actor=principal.name,
                 decision=decision,

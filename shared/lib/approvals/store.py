@@ -15,7 +15,6 @@ from shared.lib.approvals.models import (
     ApprovalRecord,
     ApprovalStatus,
     Decision,
-    DecisionRefusal,
     DecisionResult,
     GateDecision,
 )
@@ -220,28 +219,6 @@ class ApprovalStore:
                     plan_hash=row["plan_hash"],
                 )
         return [await self.get(row["id"]) for row in rows]
-
-    async def record_refusal(
-        self, *, approval_id: str, actor: str, decision: str, status_code: int, reason: str
-    ) -> None:
-        """Keep a refused decision attempt (who, what, why) in its own append-only table."""
-        async with self._pool.connection() as conn:
-            await conn.execute(
-                "INSERT INTO decision_refusals (approval_id, actor, decision, status_code, reason)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                (approval_id, actor, decision, status_code, reason),
-            )
-
-    async def refusals(self, approval_id: UUID) -> list[DecisionRefusal]:
-        async with self._pool.connection() as conn:
-            rows = await (
-                await conn.execute(
-                    "SELECT actor, decision, status_code, reason, created_at"
-                    " FROM decision_refusals WHERE approval_id = %s ORDER BY id",
-                    (str(approval_id),),
-                )
-            ).fetchall()
-        return [DecisionRefusal(**row) for row in rows]
 
     async def pending_by_tier(self) -> dict[str, int]:
         """How many requests wait for a decision now, per risk level."""

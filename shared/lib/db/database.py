@@ -58,7 +58,9 @@ async def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgre
 async def open_database(settings: Settings, *, migrate: bool = True) -> Database:
     url, embedded = await resolve_database_url(settings)
     try:
-        pool = await open_pool(url, max_size=settings.db_pool_max)
+        pool = await open_pool(
+            url, max_size=settings.db_pool_max, timeout_s=settings.db_pool_timeout_s
+        )
     except Exception:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
@@ -123,8 +125,8 @@ async def _checkpoint_setup(pool: Pool, user: str) -> None:
         ) from None
 
 
-async def schema_is_current(database: Database) -> bool:
-    async with database.pool.connection() as conn:
+async def schema_is_current(database: Database, *, timeout_s: float | None = None) -> bool:
+    async with database.pool.connection(timeout=timeout_s) as conn:
         if await pending_migrations(conn, database.migrations):
             return False
         return await checkpoint_schema_is_current(conn)

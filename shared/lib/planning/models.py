@@ -8,16 +8,21 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.lib.safe_input import Params, SafeText
+
+MAX_STEPS = 50
+"""The most operations one plan may hold."""
+
 
 class PlannedOperation(BaseModel):
     """One step of a plan: a catalog operation on a logical target."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    operation: str = Field(min_length=1, max_length=64)
-    target: str = Field(min_length=1, max_length=128)
-    environment: str | None = Field(default=None, max_length=64)
-    params: dict[str, Any] = Field(default_factory=dict)
+    operation: SafeText = Field(min_length=1, max_length=64)
+    target: SafeText = Field(min_length=1, max_length=128)
+    environment: SafeText | None = Field(default=None, max_length=64)
+    params: Params = Field(default_factory=dict)
 
 
 class Plan(BaseModel):
@@ -25,7 +30,7 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    steps: list[PlannedOperation] = Field(min_length=1, max_length=50)
+    steps: list[PlannedOperation] = Field(min_length=1, max_length=MAX_STEPS)
     summary: str = ""
 
     def normalized(self) -> list[dict[str, Any]]:

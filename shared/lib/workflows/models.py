@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.lib.planning.models import PlannedOperation
+from shared.lib.planning.models import MAX_STEPS, PlannedOperation
+from shared.lib.safe_input import SafeText
 
 RequestSource = Literal["api", "chat", "alert", "cli"]
 
@@ -18,8 +19,8 @@ class WorkRequest(BaseModel):
 
     source: RequestSource = "api"
     requester: str
-    text: str | None = Field(default=None, max_length=4000)
-    steps: list[PlannedOperation] | None = None
+    text: SafeText | None = Field(default=None, max_length=4000)
+    steps: list[PlannedOperation] | None = Field(default=None, max_length=MAX_STEPS)
     environment: str | None = None
     alert: dict[str, Any] | None = None
     request_id: str | None = None

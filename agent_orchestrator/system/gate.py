@@ -1,0 +1,183 @@
+"""Checks made before the app reads a byte of a request's body: who is calling (with wrong
+credentials throttled per client address), how large the body is and how slowly it arrives.
+
+Anonymous callers thus get a 401 without the body being buffered or parsed, and a body is only
+handed to the app once it is complete and within bounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.lib.metrics import AUTH_FAILURES
+from shared.lib.principals import MISSING_KEY, UNKNOWN_KEY, PrincipalDirectory, presented_key
+from shared.lib.settings import Settings
+
+Guard = Literal["open", "api_key", "webhook_token", "metrics_token"]
+
+WEBHOOK_PATH = "/webhook/alerts"
+WEBHOOK_MAX_BODY_BYTES = 1_000_000
+"""Alertmanager groups up to 1,000 alerts in one delivery; they get more room."""
+_OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/docs", "/redoc"})
+DOCS_ASSETS = "/docs-assets"
+
+
+def guard_of(path: str) -> Guard:
+    if path in _OPEN_PATHS or path.startswith(f"{DOCS_ASSETS}/"):
+        return "open"
+    if path == WEBHOOK_PATH:
+        return "webhook_token"
+    if path == "/metrics":
+        return "metrics_token"
+    return "api_key"
+
+
+class RequestGate:
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self._settings = settings
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._failures = RateLimitItemPerMinute(settings.auth_failures_per_minute)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = await self._authenticate(scope)
+        if refusal is None:
+            refusal, receive = await self._read_body(scope, receive)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope) -> Response | None:
+        guard = guard_of(scope["path"])
+        if guard == "open":
+            return None
+        headers = Headers(scope=scope)
+        client = (scope.get("client") or ("unknown", 0))[0]
+        if not await self._limiter.test(self._failures, client):
+            AUTH_FAILURES.labels(credential=guard, outcome="throttled").inc()
+            return await self._throttled(client)
+        principal, problem = self._principal(guard, headers, scope)
+        if principal is not None:
+            scope.setdefault("state", {})["principal"] = principal
+            return None
+        if problem is None:  # the route itself answers (the webhook without a token set)
+            return None
+        if problem is not MISSING_KEY:  # only wrong credentials count towards the throttle
+            await self._limiter.hit(self._failures, client)
+            AUTH_FAILURES.labels(credential=guard, outcome="rejected").inc()
+        return _error(401, problem, {"WWW-Authenticate": "Bearer"})
+
+    def _principal(
+        self, guard: Guard, headers: Headers, scope: Scope
+    ) -> tuple[str | None, str | None]:
+        """The caller's name, or why not (None and None: let the route decide)."""
+        if guard == "webhook_token":
+            token = self._settings.alert_webhook_token
+            if token is None:
+                return None, None
+            if _bearer_matches(headers, token.get_secret_value()):
+                return "alertmanager", None
+            return None, (
+                "missing or wrong bearer token; send 'Authorization: Bearer <token>' with the "
+                "value of AGENT_ALERT_WEBHOOK_TOKEN"
+            )
+        if guard == "metrics_token":
+            token = self._settings.metrics_token
+            if token is not None and _bearer_matches(headers, token.get_secret_value()):
+                return "metrics", None
+        key = presented_key(headers)
+        if not key:
+            return None, MISSING_KEY
+        directory: PrincipalDirectory = scope["app"].state.agent_config.principals
+        principal = directory.authenticate(key)
+        return (principal.name, None) if principal is not None else (None, UNKNOWN_KEY)
+
+    async def _throttled(self, client: str) -> Response:
+        stats = await self._limiter.get_window_stats(self._failures, client)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        return _error(
+            429,
+            f"too many wrong API keys or tokens from {client}; wait {retry_after} s before "
+            "trying again, with a key listed in config/hitl/principals.yml",
+            {"Retry-After": str(retry_after)},
+        )
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> tuple[Response | None, Receive]:
+        """The whole body, bounded in size and time, then replayed to the app."""
+        limit = (
+            max(WEBHOOK_MAX_BODY_BYTES, self._settings.max_body_bytes)
+            if scope["path"] == WEBHOOK_PATH
+            else self._settings.max_body_bytes
+        )
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return _too_large(limit), receive
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self._settings.body_timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":  # the client went away
+                        return None, _replay([message], receive)
+                    chunk: bytes = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        return _too_large(limit), receive
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            return _error(
+                408,
+                f"the request body did not arrive within {self._settings.body_timeout_s:g} s "
+                "(AGENT_BODY_TIMEOUT_S); send it in one go",
+                {"Connection": "close"},
+            ), receive
+        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        return None, _replay([body], receive)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Callable[[], Awaitable[Message]]:
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
+
+
+def _bearer_matches(headers: Headers, expected: str) -> bool:
+    scheme, _, presented = headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        presented.strip().encode(), expected.encode()
+    )
+
+
+def _too_large(limit: int) -> Response:
+    return _error(
+        413,
+        f"the request body is larger than {limit} bytes (AGENT_MAX_BODY_BYTES); send less, "
+        "or raise the setting",
+        {"Connection": "close"},
+    )
+
+
+def _error(status: int, detail: str, headers: dict[str, Any]) -> Response:
+    return JSONResponse(status_code=status, content={"detail": detail}, headers=headers)
