@@ -12,10 +12,11 @@ from langgraph.types import interrupt
 
 from graphs.context import WorkflowContext
 from graphs.state import WorkflowState
+from graphs.steps import execute_step
 from graphs.verification import verify_results
 from shared.lib.approvals.models import GateDecision
 from shared.lib.execution.models import ExecutionResult
-from shared.lib.metrics import APPROVAL_REQUESTS, EXECUTIONS
+from shared.lib.metrics import APPROVAL_REQUESTS
 from shared.lib.planning.models import Plan
 from shared.lib.risk.models import RiskAssessment
 from shared.lib.workflows.models import WorkRequest
@@ -78,7 +79,11 @@ async def request_approval(
         requester=WorkRequest.model_validate(state["request"]).requester,
         plan=planned,
         assessment=state["assessment"] or {},
-        context={**await _decision_context(ctx, planned), "plan_authors": _plan_authors(state)},
+        context={
+            **await _decision_context(ctx, planned),
+            "plan_authors": _plan_authors(state),
+            "evidence": state.get("evidence", []),
+        },
         ttl_s=requirement.ttl_s,
         timeout_outcome=requirement.on_timeout,
         round_=round_,
@@ -124,7 +129,7 @@ async def execute(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> di
     planned = Plan.model_validate(state["plan"])
     results: list[dict[str, Any]] = []
     for index, step in enumerate(planned.steps):
-        result = await _execute_step(ctx, state, index)
+        result = await execute_step(ctx, state, index)
         results.append(result)
         await ctx.workflows.update(
             workflow_id,
@@ -189,50 +194,6 @@ def final_status(state: WorkflowState) -> tuple[str, str | None]:
     if unhealthy:
         return "failed", f"verification failed: {unhealthy[0]['detail']}"
     return "completed", None
-
-
-async def _execute_step(ctx: WorkflowContext, state: WorkflowState, index: int) -> dict[str, Any]:
-    """Run one step exactly once: the ledger row is written before the operation starts."""
-    step = Plan.model_validate(state["plan"]).steps[index]
-    key = f"{state['workflow_id']}:{state.get('round', 1)}:{index}"
-    entry = await ctx.ledger.begin(
-        key=key,
-        workflow_id=state["workflow_id"],
-        step=index,
-        operation=step.operation,
-        target=step.target,
-        environment=step.environment,
-        params=step.params,
-        mutates=_mutates(ctx, step.operation),
-    )
-    if not entry.fresh and entry.status == "started":
-        reason = "the process stopped while this operation ran; check the target by hand"
-        await ctx.ledger.mark_outcome_unknown(key, reason=reason)
-        return _unknown_outcome(step.operation, step.target, reason)
-    if not entry.fresh:
-        return entry.result or _unknown_outcome(step.operation, step.target, entry.status)
-    result = await ctx.runner.run(
-        operation=step.operation,
-        target=step.target,
-        environment=step.environment,
-        params=dict(step.params),
-    )
-    await ctx.ledger.finish(key, result)
-    EXECUTIONS.labels(
-        executor=result.invocation.kind, operation=step.operation, status=result.status.value
-    ).inc()
-    return result.model_dump(mode="json")
-
-
-def _mutates(ctx: WorkflowContext, operation: str) -> bool:
-    try:
-        return ctx.catalog.get(operation).mutates
-    except LookupError:
-        return True  # unknown means dangerous
-
-
-def _unknown_outcome(operation: str, target: str, reason: str) -> dict[str, Any]:
-    return {"status": "outcome_unknown", "operation": operation, "target": target, "reason": reason}
 
 
 async def _decision_context(ctx: WorkflowContext, planned: Plan) -> dict[str, Any]:

@@ -16,6 +16,8 @@ class WorkflowState(TypedDict, total=False):
     plan_authors: list[str]
     """Everyone who edited any round of the plan; none of them may approve a later round."""
     approval_id: str | None
+    evidence: list[dict[str, Any]]
+    """What the reads before the gate found, as the approver is shown it."""
     decision: dict[str, Any] | None
     results: list[dict[str, Any]]
     verification: list[dict[str, Any]]

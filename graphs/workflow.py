@@ -1,6 +1,6 @@
-"""The graph factory: intake -> plan -> assess_risk -> [request_approval -> gate] -> execute ->
-verify -> report. Built without a checkpointer, so the service (AsyncPostgresSaver) and
-LangGraph Server (langgraph.json) can each compile it their own way."""
+"""The graph factory: intake -> plan -> assess_risk -> [investigate -> request_approval -> gate]
+-> execute -> verify -> report. Built without a checkpointer, so the service
+(AsyncPostgresSaver) and LangGraph Server (langgraph.json) can each compile it their own way."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Literal
 
 from langgraph.graph import END, START, StateGraph
 
-from graphs import nodes
+from graphs import evidence, nodes
 from graphs.context import WorkflowContext
 from graphs.state import WorkflowState
 
@@ -17,8 +17,8 @@ def after_plan(state: WorkflowState) -> Literal["assess_risk", "report"]:
     return "report" if state.get("planning_error") else "assess_risk"
 
 
-def after_assessment(state: WorkflowState) -> Literal["execute", "request_approval"]:
-    return "execute" if state.get("auto_approved") else "request_approval"
+def after_assessment(state: WorkflowState) -> Literal["execute", "investigate"]:
+    return "execute" if state.get("auto_approved") else "investigate"
 
 
 def after_gate(state: WorkflowState) -> Literal["execute", "apply_edit", "report"]:
@@ -35,6 +35,7 @@ def build_graph() -> StateGraph[WorkflowState, WorkflowContext]:
     graph.add_node("intake", nodes.intake)
     graph.add_node("plan", nodes.plan)
     graph.add_node("assess_risk", nodes.assess_risk)
+    graph.add_node("investigate", evidence.investigate)
     graph.add_node("request_approval", nodes.request_approval)
     graph.add_node("gate", nodes.gate)
     graph.add_node("apply_edit", nodes.apply_edit)
@@ -45,6 +46,7 @@ def build_graph() -> StateGraph[WorkflowState, WorkflowContext]:
     graph.add_edge("intake", "plan")
     graph.add_conditional_edges("plan", after_plan)
     graph.add_conditional_edges("assess_risk", after_assessment)
+    graph.add_edge("investigate", "request_approval")
     graph.add_edge("request_approval", "gate")
     graph.add_conditional_edges("gate", after_gate)
     graph.add_edge("apply_edit", "assess_risk")

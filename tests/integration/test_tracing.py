@@ -21,7 +21,7 @@ from shared.lib.settings import load_settings
 from tests.helpers import CONFIG_DIR, FIXTURES, auth, wait_for
 from tests.testbed.langsmith_capture import LangSmithCapture, RunDict
 
-BEFORE_PAUSE = ("intake", "plan", "assess_risk", "request_approval", "gate")
+BEFORE_PAUSE = ("intake", "plan", "assess_risk", "investigate", "request_approval", "gate")
 AFTER_PAUSE = ("gate", "execute", "verify", "report")
 
 

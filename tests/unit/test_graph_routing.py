@@ -43,8 +43,8 @@ def test_after_plan_reports_a_planning_error_and_assesses_a_plan() -> None:
 
 def test_after_assessment_runs_only_what_needs_no_approval() -> None:
     assert after_assessment({"auto_approved": True}) == "execute"
-    assert after_assessment({"auto_approved": False}) == "request_approval"
-    assert after_assessment({}) == "request_approval"  # unknown means ask
+    assert after_assessment({"auto_approved": False}) == "investigate"
+    assert after_assessment({}) == "investigate"  # unknown means ask
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,6 @@ from shared.lib.chat.store import ChatMessage, ChatSession, ChatStore
 from shared.lib.errors import DomainError
 from shared.lib.execution.models import OperationCall
 from shared.lib.execution.runner import OperationRunner, Refusal
-from shared.lib.metrics import EXECUTIONS
 from shared.lib.planning.conversation import (
     ConversationContext,
     ConversationPlanner,
@@ -50,6 +49,8 @@ from shared.lib.workflows.store import WorkflowRecord
 log = logging.getLogger(__name__)
 
 HISTORY_MESSAGES = 12
+# How long a chat turn waits for its reads to finish before answering with what it has.
+READ_WAIT_S = 60.0
 _WORKFLOW_STATUSES: dict[str, ChatStatus] = {
     "awaiting_approval": "awaiting_approval",
     "completed": "completed",
@@ -268,34 +269,25 @@ class ChatService:
         return reads, [step for step in steps if step not in reads]
 
     async def _run_now(self, turn: _Turn, steps: list[PlannedOperation]) -> list[StepResult]:
+        """Reads the policy scores low run at once, as a workflow of their own: the same graph,
+        ledger and tracing as every other step, answered as soon as it ends."""
         await turn.emit("executing", {"steps": replies.plan_view(steps), "approval": "not needed"})
-        results = []
-        for step in steps:
-            if self._catalog.get(step.operation).mutates:  # _split never lets one through
-                raise RuntimeError(f"'{step.operation}' changes its target; it needs a workflow")
-            result = await self._runner.run(
-                operation=step.operation,
-                target=step.target,
-                environment=step.environment,
-                params=step.params,
+        record = await self._engine.start(
+            WorkRequest(
+                source="chat",
+                requester=turn.principal.name,
+                text=turn.message,
+                steps=steps,
+                request_id=turn.request_id,
             )
-            EXECUTIONS.labels(
-                executor=result.invocation.kind,
-                operation=step.operation,
-                status=result.status.value,
-            ).inc()
-            results.append(
-                StepResult(
-                    operation=step.operation,
-                    target=step.target,
-                    environment=step.environment,
-                    status=result.status.value,
-                    output=result.stdout[-replies.OUTPUT_CHARS :],
-                    truncated=result.truncated or len(result.stdout) > replies.OUTPUT_CHARS,
-                    reason=result.reason,
-                    data=result.data,
-                )
-            )
+        )
+        record = await self._engine.settle(record.id, timeout_s=READ_WAIT_S)
+        turn.context.last_workflow_id = record.id
+        results = [
+            _step_result(step, raw) for step, raw in zip(steps, record.results or [], strict=False)
+        ]
+        if not record.terminal:
+            log.warning("chat read still running", extra={"workflow_id": record.id})
         return results
 
     async def _start(
@@ -380,6 +372,20 @@ class ChatService:
             "answered",
             candidates=[str(record.id) for record in records],
         )
+
+
+def _step_result(step: PlannedOperation, raw: dict[str, Any]) -> StepResult:
+    output = str(raw.get("stdout") or "")
+    return StepResult(
+        operation=step.operation,
+        target=step.target,
+        environment=step.environment,
+        status=str(raw.get("status")),
+        output=output[-replies.OUTPUT_CHARS :],
+        truncated=bool(raw.get("truncated")) or len(output) > replies.OUTPUT_CHARS,
+        reason=raw.get("reason"),
+        data=raw.get("data") or {},
+    )
 
 
 def _unplanned(turn: _Turn, proposal: Proposal) -> ChatReply:

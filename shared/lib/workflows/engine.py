@@ -12,6 +12,7 @@ the context points its `on_status` hook at `status_changed`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,9 @@ RESUME_LOCK_WAIT_S = 30.0
 # How long POST /orchestrate waits for a workflow to leave planning before answering.
 START_WAIT_S = 15.0
 
+# A waiter re-reads the record this often, for status changes made by another replica.
+SETTLE_POLL_S = 0.5
+
 
 PauseHandler = Callable[[str, str], Awaitable[None]]
 """Told (workflow id, approval id) once a run's pause at its gate is in the checkpoint."""
@@ -66,6 +70,7 @@ class WorkflowEngine:
         self._notifier = notifier
         self._tasks: set[asyncio.Task[None]] = set()
         self._milestones: dict[str, asyncio.Event] = {}
+        self._changes: dict[str, asyncio.Event] = {}
         self._on_pause: PauseHandler = _ignore_pause
 
     def on_pause(self, handler: PauseHandler) -> None:
@@ -95,6 +100,20 @@ class WorkflowEngine:
             reached.cancel()
             self._milestones.pop(workflow_id, None)
         return await self._workflows.get(workflow_id)
+
+    async def settle(self, workflow_id: str, *, timeout_s: float) -> WorkflowRecord:
+        """Wait until the workflow ends or waits for approvers, or `timeout_s` passes; the
+        record as it then is. Woken at once by this process's runs, and polls for others'."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            change = self._changes.setdefault(workflow_id, asyncio.Event())
+            record = await self._workflows.get(workflow_id)
+            remaining = deadline - loop.time()
+            if record.terminal or record.status == "awaiting_approval" or remaining <= 0:
+                return record
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(change.wait(), timeout=min(remaining, SETTLE_POLL_S))
 
     def answer_gate(self, *, workflow_id: str, decision: dict[str, Any], approval_id: str) -> None:
         """Resume a paused thread with a decision, in the background; only the interrupt still
@@ -231,6 +250,9 @@ class WorkflowEngine:
         milestone = self._milestones.get(workflow_id)
         if milestone is not None:
             milestone.set()
+        change = self._changes.pop(workflow_id, None)
+        if change is not None:
+            change.set()
         if status in TERMINAL_STATUSES:
             WORKFLOWS.labels(status=status).inc()
             record = await self._workflows.get(workflow_id)

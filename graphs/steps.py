@@ -1,0 +1,58 @@
+"""Running one plan step exactly once: the ledger row is written before the operation starts, a
+finished row is reused (so evidence read before the gate is not read again at execution), and a
+mutation the process died during is flagged `outcome_unknown`, never re-run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphs.context import WorkflowContext
+from graphs.state import WorkflowState
+from shared.lib.metrics import EXECUTIONS
+from shared.lib.planning.models import Plan
+
+
+async def execute_step(ctx: WorkflowContext, state: WorkflowState, index: int) -> dict[str, Any]:
+    """Run one step exactly once: the ledger row is written before the operation starts."""
+    step = Plan.model_validate(state["plan"]).steps[index]
+    key = f"{state['workflow_id']}:{state.get('round', 1)}:{index}"
+    entry = await ctx.ledger.begin(
+        key=key,
+        workflow_id=state["workflow_id"],
+        step=index,
+        operation=step.operation,
+        target=step.target,
+        environment=step.environment,
+        params=step.params,
+        mutates=mutates(ctx, step.operation),
+    )
+    rerun_read = not entry.fresh and entry.status == "started" and not mutates(ctx, step.operation)
+    if not entry.fresh and entry.status == "started" and not rerun_read:
+        reason = "the process stopped while this operation ran; check the target by hand"
+        await ctx.ledger.mark_outcome_unknown(key, reason=reason)
+        return _unknown_outcome(step.operation, step.target, reason)
+    if not entry.fresh and not rerun_read:
+        return entry.result or _unknown_outcome(step.operation, step.target, entry.status)
+    # A fresh row, or a read the process died during (reads are safe to run again).
+    result = await ctx.runner.run(
+        operation=step.operation,
+        target=step.target,
+        environment=step.environment,
+        params=dict(step.params),
+    )
+    await ctx.ledger.finish(key, result)
+    EXECUTIONS.labels(
+        executor=result.invocation.kind, operation=step.operation, status=result.status.value
+    ).inc()
+    return result.model_dump(mode="json")
+
+
+def mutates(ctx: WorkflowContext, operation: str) -> bool:
+    try:
+        return ctx.catalog.get(operation).mutates
+    except LookupError:
+        return True  # unknown means dangerous
+
+
+def _unknown_outcome(operation: str, target: str, reason: str) -> dict[str, Any]:
+    return {"status": "outcome_unknown", "operation": operation, "target": target, "reason": reason}
