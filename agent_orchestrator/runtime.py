@@ -37,6 +37,7 @@ from shared.lib.notifications.models import NotificationsConfig
 from shared.lib.notifications.service import Notifier
 from shared.lib.planning.conversation import ConversationPlanner, OfflineConversationPlanner
 from shared.lib.planning.llm import LlmPlanner
+from shared.lib.planning.vocabulary import Vocabulary, load_vocabulary
 from shared.lib.principals import PrincipalDirectory
 from shared.lib.risk.assessor import RiskAssessor
 from shared.lib.risk.policy import RiskPolicy
@@ -65,6 +66,7 @@ class AgentConfig:
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     recovery: RecoveryStrategies = field(default_factory=RecoveryStrategies)
     identity: SelfIdentity = field(default_factory=SelfIdentity)
+    vocabulary: Vocabulary | None = None
 
 
 def self_identity(settings: Settings, database_url: str | None) -> SelfIdentity:
@@ -103,6 +105,7 @@ def load_agent_config(settings: Settings, *, database_url: str | None = None) ->
         ),
         recovery=load_recovery_strategies(config_dir=config_dir, catalog=catalog),
         identity=identity,
+        vocabulary=load_vocabulary(config_dir=config_dir, catalog=catalog),
     )
 
 
@@ -197,7 +200,12 @@ async def start_runtime(
 
 def conversation_planner(settings: Settings, config: AgentConfig) -> ConversationPlanner:
     """The LLM planner when an endpoint is configured, else the offline one (its fallback)."""
-    offline = OfflineConversationPlanner(catalog=config.catalog, resolver=config.targets)
+    offline = OfflineConversationPlanner(
+        catalog=config.catalog,
+        resolver=config.targets,
+        vocabulary=config.vocabulary,
+        commands=config.commands,
+    )
     if not settings.llm_configured:
         return offline
     log.info("planning with an LLM", extra={"model": settings.llm_model})

@@ -76,7 +76,11 @@ async def request_approval(
         requester=WorkRequest.model_validate(state["request"]).requester,
         plan=planned,
         assessment=state["assessment"] or {},
-        context={**await _decision_context(ctx, planned), "plan_authors": _plan_authors(state)},
+        context={
+            **await _decision_context(ctx, planned),
+            "plan_authors": _plan_authors(state),
+            "request_flags": [flag.model_dump(mode="json") for flag in planned.flags],
+        },
         ttl_s=requirement.ttl_s,
         timeout_outcome=requirement.on_timeout,
         round_=round_,
@@ -111,13 +115,18 @@ def gate(state: WorkflowState) -> dict[str, Any]:
 async def apply_edit(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
     decision = GateDecision.model_validate(state["decision"])
     assert decision.plan is not None
+    # The request's flags belong to the request: an edited plan keeps them (and its tier).
+    before = Plan.model_validate(state["plan"]).flags
+    edited = decision.plan.model_copy(
+        update={"flags": [*before, *(f for f in decision.plan.flags if f not in before)]}
+    )
     await runtime.context.workflows.update(
         state["workflow_id"],
         plan=decision.plan.normalized(),
         event="plan_edited",
         detail={"by": decision.decided_by, "plan_hash": decision.plan.hash},
     )
-    return {"plan": decision.plan.model_dump(mode="json"), "round": state.get("round", 1) + 1}
+    return {"plan": edited.model_dump(mode="json"), "round": state.get("round", 1) + 1}
 
 
 async def execute(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
