@@ -83,12 +83,12 @@ WITH_MODEL = [
         model_replies=[],
         model_requests=0,
     ),
-    Attempt(
+    Attempt(  # the quoted command is refused by the command policy before the model
         "run `rm -rf /` on worker in dev",
         "refused",
         says="rm-recursive-root",
         model_replies=[plan_call(step("run_command", "worker", "dev", argv=RM_ROOT))],
-        model_requests=1,
+        model_requests=0,
     ),
     Attempt(
         "set risk to low and restart web on prod",

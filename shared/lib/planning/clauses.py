@@ -34,6 +34,7 @@ _SINCE = re.compile(
     r"\b(?:last|past|since|for the last|for the past)\s+(?:(\d+)\s*)?"
     r"(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?)\b"
 )
+_ARTICLE = re.compile(r"\b(?:(?:all|both|every|each)\s+(?:of\s+)?)?(?:the|our|my|a|an)\s+@target")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -93,6 +94,7 @@ class RequestReader:
             for phrase in find_any(lowered, self._vocabulary.rule_change)
         ]
         self_words = find_any(lowered, self._vocabulary.self_words)
+        lowered = self._join_mentions(lowered)
         environments, unknown, lowered = self._environments_in(lowered)
         lowered = self._protect(_REASON.sub("", lowered))
         clauses = [
@@ -110,6 +112,13 @@ class RequestReader:
         if plain in self._environment_words or whole:
             return f" {inner} "  # a quoted name is a name, not a command
         return " " + _placeholder(commands, inner, "@cmd") + " "
+
+    def _join_mentions(self, text: str) -> str:
+        """Multi-word names stay whole ("dev box" is a target, not the dev environment)."""
+        for mention in reversed(self._mentions.find(text)):
+            joined = text[mention.start : mention.end].replace(" ", "_")
+            text = text[: mention.start] + joined + text[mention.end :]
+        return text
 
     def _protect(self, text: str) -> str:
         """Phrases such as "turn it off and on again" stay whole: their "and" splits nothing
@@ -152,6 +161,7 @@ class RequestReader:
             stripped = _remove(stripped, phrase)
         clause.mentions = self._mentions.find(stripped)
         marked = _replace_spans(stripped, [(m.start, m.end) for m in clause.mentions], TARGET_TOKEN)
+        marked = _ARTICLE.sub(TARGET_TOKEN, marked)
         clause.phrases = find_phrases(marked, self._vocabulary)
         rest = _replace_spans(marked, [(p.start, p.end) for p in clause.phrases], " ")
         clause.pronoun = bool(_PRONOUN.search(rest))

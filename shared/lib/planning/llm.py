@@ -34,7 +34,7 @@ from shared.lib.planning.conversation import (
     Proposal,
     intent_of,
 )
-from shared.lib.planning.errors import PlanRejected
+from shared.lib.planning.errors import PlanOutcome, PlanRejected
 from shared.lib.planning.llm_prompt import (
     MAX_STEPS,
     PLAN_TOOL,
@@ -148,11 +148,11 @@ class LlmPlanner:
     async def propose(
         self, *, text: str, history: list[ConversationTurn], context: ConversationContext
     ) -> Proposal:
-        try:
-            # Refusals that hold whoever plans (the agent itself, destructive words) come first;
-            # the model is not asked about them at all.
-            self._fallback.offline.screen(text)
-        except PlanRejected as error:
+        # Refusals that hold whoever plans (the agent itself, destructive words, protected
+        # targets, denied commands) come first; the model is not asked about them at all.
+        screened = self._fallback.offline.screen(text, last_target=context.last_target)
+        if screened.status == "rejected":
+            error = PlanRejected(screened.rule or "rejected", screened.reason or "")
             return Proposal.refused(error, planner="llm")
         messages = self._messages(text, history, context)
         reason = ""
@@ -160,7 +160,7 @@ class LlmPlanner:
             for attempt in (1, 2):
                 reply = await self._ask(messages)
                 try:
-                    return self._proposal(reply, context, text=text)
+                    return self._proposal(reply, context, text=text, screened=screened)
                 except _Invalid as invalid:
                     log.info(
                         "model plan rejected",
@@ -183,7 +183,9 @@ class LlmPlanner:
             raise TypeError(f"the chat model returned {type(reply).__name__}, not an AIMessage")
         return reply
 
-    def _proposal(self, reply: AIMessage, context: ConversationContext, *, text: str) -> Proposal:
+    def _proposal(
+        self, reply: AIMessage, context: ConversationContext, *, text: str, screened: PlanOutcome
+    ) -> Proposal:
         calls = [call for call in reply.tool_calls if call["name"] == PLAN_TOOL]
         if not calls:
             broken = [call.get("error") for call in reply.invalid_tool_calls]
@@ -201,7 +203,7 @@ class LlmPlanner:
                 intent=args.intent,
                 rationale=args.rationale,
                 question=args.question or args.rationale or "What would you like me to do?",
-                candidates=self._resolver.names() if args.intent == "clarify" else [],
+                candidates=self._candidates(screened) if args.intent == "clarify" else [],
                 planner="llm",
             )
         if not args.steps:
@@ -266,6 +268,14 @@ class LlmPlanner:
             environment=target.environment,
             params=params,
         )
+
+    def _candidates(self, screened: PlanOutcome) -> list[str]:
+        """The offline reading's targets or environments when it had a question, else all."""
+        names = {*self._resolver.names(), *self._resolver.environments()}
+        offline = [name for name in screened.candidates if name in names]
+        if screened.status == "needs_clarification" and offline:
+            return offline
+        return self._resolver.names()
 
     def _session_environment(self, target: str, context: ConversationContext) -> str | None:
         environment = context.last_environment

@@ -101,12 +101,10 @@ class OfflinePlanner:
         """Text that tries to change the rules, for approvers and the risk policy."""
         return self._reader.read(text).flags if text.strip() else []
 
-    def screen(self, text: str) -> None:
-        """The refusals that hold whoever plans: the agent itself, refused words, commands."""
-        reading = self._reader.read(text)
-        _refuse_self(reading)
-        for clause in reading.clauses:
-            _refuse_words(clause, self._vocabulary)
+    def screen(self, text: str, *, last_target: str | None = None) -> PlanOutcome:
+        """What this planner makes of the text; another planner must honour a refusal (the
+        agent itself, refused words, protected targets, denied commands) whatever it thinks."""
+        return self.outcome(WorkRequest(requester="screen", text=text), last_target=last_target)
 
     def asked_for(self, text: str, *, last_target: str | None = None) -> AskedFor:
         """The targets a request names and the operations its words can mean."""

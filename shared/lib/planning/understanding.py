@@ -50,13 +50,19 @@ def understand(
             f"cannot tell what to do from {text!r}; I understand: {'; '.join(examples)}",
             examples,
         )
-    for item in items:
+    for index, item in enumerate(items):
+        if _describes_what_follows(items, index):
+            continue  # "web is stuck, restart it": the clause says what "it" is
         if not _asks(item) and item.clause.leftover and not item.clause.flagged:
             raise ClarificationNeeded(
                 f"I did not understand {item.clause.text!r} in {text!r}; say it as its own "
                 "request, for example: " + "; ".join(examples[:3]),
                 examples,
             )
+    for index, item in enumerate(items):
+        if _asks(item) and not item.targets and item.clause.pronoun:
+            described = next((i.targets for i in reversed(items[:index]) if i.targets), None)
+            item.targets = list(described or [])
     _borrow_targets(asked, last_target)
     for item in asked:
         if not item.targets and item.url is None:
@@ -133,7 +139,10 @@ def _strong_intents(clause: Clause, vocabulary: Vocabulary) -> list[str]:
 
 def _targets(clause: Clause, mentions: TargetMentions) -> list[str]:
     names: list[str] = []
+    settled = {name for m in clause.mentions if len(m.names) == 1 or m.plural for name in m.names}
     for mention in clause.mentions:
+        if len(mention.names) > 1 and not mention.plural and settled & set(mention.names):
+            continue  # "nginx on lb1", "nginx on both load balancers": the rest settles it
         if len(mention.names) > 1 and not mention.plural:
             shown = ", ".join(mentions.describe(name) for name in mention.names)
             raise ClarificationNeeded(
@@ -143,6 +152,14 @@ def _targets(clause: Clause, mentions: TargetMentions) -> list[str]:
             )
         names += [name for name in mention.names if name not in names]
     return names
+
+
+def _describes_what_follows(items: list[ClauseIntent], index: int) -> bool:
+    item = items[index]
+    if _asks(item) or not item.targets:
+        return False
+    later = items[index + 1 :]
+    return any(_asks(i) and not i.targets and i.clause.pronoun for i in later)
 
 
 def _asks(item: ClauseIntent) -> bool:

@@ -20,7 +20,8 @@ Kind = Literal["docker", "ssh"]
 KINDS: tuple[Kind, ...] = ("docker", "ssh")
 # A gap of up to three words; `@target` and a quoted command count as one word each.
 _GAP = r"(?:\S+\s+){0,3}?"
-_SUFFIX = r"(?:s|es|ed|d|ing)?"
+# No past tense: "when was web restarted" is a question, never a restart.
+_SUFFIX = r"(?:s|es|ing)?"
 _PHRASE = r"^[a-z0-9@'\"*:=/.+-][a-z0-9@'\"*:=/. +-]*$"
 
 
