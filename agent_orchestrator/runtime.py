@@ -175,7 +175,12 @@ async def start_runtime(
 
 def conversation_planner(settings: Settings, config: AgentConfig) -> ConversationPlanner:
     """The LLM planner when an endpoint is configured, else the offline one (its fallback)."""
-    offline = OfflineConversationPlanner(catalog=config.catalog, resolver=config.targets)
+    offline = OfflineConversationPlanner(
+        catalog=config.catalog,
+        resolver=config.targets,
+        vocabulary=config.vocabulary,
+        commands=config.commands,
+    )
     if not settings.llm_configured:
         return offline
     log.info("planning with an LLM", extra={"model": settings.llm_model})

@@ -83,6 +83,7 @@ async def request_approval(
             **await _decision_context(ctx, planned),
             "plan_authors": _plan_authors(state),
             "evidence": state.get("evidence", []),
+            "request_flags": [flag.model_dump(mode="json") for flag in planned.flags],
         },
         ttl_s=requirement.ttl_s,
         timeout_outcome=requirement.on_timeout,
@@ -108,6 +109,11 @@ def gate(state: WorkflowState) -> dict[str, Any]:
 async def apply_edit(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
     decision = GateDecision.model_validate(state["decision"])
     assert decision.plan is not None
+    # The request's flags belong to the request: an edited plan keeps them (and its tier).
+    before = Plan.model_validate(state["plan"]).flags
+    edited = decision.plan.model_copy(
+        update={"flags": [*before, *(f for f in decision.plan.flags if f not in before)]}
+    )
     await runtime.context.workflows.update(
         state["workflow_id"],
         plan=decision.plan.normalized(),
@@ -116,7 +122,7 @@ async def apply_edit(state: WorkflowState, runtime: Runtime[WorkflowContext]) ->
     )
     authors = sorted({*state.get("plan_authors", []), *decision.decided_by})
     return {
-        "plan": decision.plan.model_dump(mode="json"),
+        "plan": edited.model_dump(mode="json"),
         "round": state.get("round", 1) + 1,
         "plan_authors": authors,
     }

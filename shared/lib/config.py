@@ -16,6 +16,7 @@ from shared.lib.catalog.models import Catalog
 from shared.lib.commands.policy import CommandPolicy, load_command_policy
 from shared.lib.notifications.config import load_notifications
 from shared.lib.notifications.models import NotificationsConfig
+from shared.lib.planning.vocabulary import Vocabulary, load_vocabulary
 from shared.lib.principals import PrincipalDirectory
 from shared.lib.risk.policy import RiskPolicy
 from shared.lib.settings import Settings
@@ -36,6 +37,7 @@ class AgentConfig:
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     recovery: RecoveryStrategies = field(default_factory=RecoveryStrategies)
     identity: SelfIdentity = field(default_factory=SelfIdentity)
+    vocabulary: Vocabulary | None = None
 
     def for_database(self, database_url: str) -> AgentConfig:
         """The same config once the database is known (an embedded one gets its port at start):
@@ -97,4 +99,5 @@ def load_agent_config(settings: Settings, *, database_url: str | None = None) ->
         ),
         recovery=load_recovery_strategies(config_dir=config_dir, catalog=catalog),
         identity=identity,
+        vocabulary=load_vocabulary(config_dir=config_dir, catalog=catalog),
     )

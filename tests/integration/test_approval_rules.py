@@ -210,25 +210,19 @@ def test_unknown_target_fails_planning_and_touches_nothing(
     assert [call for fake in fakes.values() for call in fake.calls] == []
 
 
-def test_mutating_a_protected_target_never_reaches_the_executor(
+def test_mutating_a_protected_target_is_refused_at_planning(
     api: TestClient, fakes: dict[str, FakeExecutor]
 ) -> None:
+    # Refused with its rule before any approval is asked for (issue 10: it used to be sent to
+    # two approvers and refused only when it ran).
     started = orchestrate(api, {"operation": "restart", "target": "vault", "environment": "prod"})
-    assert started["risk"]["tier"] == "critical"
-    assert "deny-protected-target" in rules_fired(started["risk"])
-    approval_id = started["approval_id"]
-    for approver in ("carol", "dave"):
-        decided = api.post(f"/approve/{approval_id}", headers=auth(approver))
-        assert decided.status_code == 202, decided.text
-
-    done = wait_status(api, started["workflow_id"], "failed")
-    assert done["results"][0]["status"] == "refused"
-    assert "protected" in done["results"][0]["reason"]
-    assert "restart on vault: refused" in done["error"]
-    # The only calls for vault are the read-only probe that shows approvers its state.
-    vault_calls = [c.operation for c in fakes["docker"].calls if c.target.name == "vault"]
-    assert set(vault_calls) == {"health"}, vault_calls
-    assert calls(fakes, "restart") == []
+    assert started["approval_id"] is None and started["plan"] is None, started
+    assert started["status"] in ("failed", "rejected"), started
+    assert "deny-protected-target" in started["error"], started["error"]
+    assert "protected" in started["error"]
+    detail = workflow(api, started["workflow_id"])
+    assert detail["approvals"] == [] and detail["executions"] == []
+    assert [call for fake in fakes.values() for call in fake.calls] == []
 
 
 # --- 3. editing a plan, binding decisions to the plan hash ---------------------------------

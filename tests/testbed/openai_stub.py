@@ -63,6 +63,11 @@ class OpenAIStub(LoopbackServer):
     def reply_error(self, status: int = 500, message: str = "scripted failure") -> None:
         self._push(ScriptedCompletion(status=status, error=message))
 
+    def clear_script(self) -> None:
+        """Drop scripted replies not used yet (one evaluation case must not feed the next)."""
+        with self._lock:
+            self._script.clear()
+
     def _push(self, completion: ScriptedCompletion) -> None:
         with self._lock:
             self._script.append(completion)

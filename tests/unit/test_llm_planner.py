@@ -184,5 +184,12 @@ async def test_offline_conversation_fills_in_it_but_never_replaces_a_name(
     ]
     unknown = await offline.propose(text="restart payments", history=[], context=context)
     assert unknown.intent == "clarify" and unknown.steps == []
-    elsewhere = await offline.propose(text="restart vault", history=[], context=context)
-    assert [(s.target, s.environment) for s in elsewhere.steps] == [("vault", "prod")]
+    elsewhere = await offline.propose(text="restart orders-db", history=[], context=context)
+    assert [(s.target, s.environment) for s in elsewhere.steps] == [("orders-db", "prod")]
+    # A protected target is refused at planning, naming the rule, never planned for approval.
+    protected = await offline.propose(text="restart vault", history=[], context=context)
+    assert (protected.intent, protected.rule, protected.steps) == (
+        "rejected",
+        "deny-protected-target",
+        [],
+    )

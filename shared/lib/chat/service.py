@@ -390,6 +390,8 @@ def _step_result(step: PlannedOperation, raw: dict[str, Any]) -> StepResult:
 
 def _unplanned(turn: _Turn, proposal: Proposal) -> ChatReply:
     status: ChatStatus = "answered" if proposal.intent == "question" else "needs_clarification"
+    if proposal.intent == "rejected":
+        status = "refused"  # refused at planning: nothing ran and nothing goes to approvers
     return turn.reply(
         replies.with_notes(replies.clarification(proposal), proposal),
         status,

@@ -4,7 +4,20 @@ Planners live in their own modules (`offline`, `llm`, `conversation`); this pack
 the plan models and errors, so any domain can import a `Plan` without importing a planner.
 """
 
-from shared.lib.planning.errors import PlanningError
-from shared.lib.planning.models import Plan, PlannedOperation
+from shared.lib.planning.errors import (
+    ClarificationNeeded,
+    PlanningError,
+    PlanOutcome,
+    PlanRejected,
+)
+from shared.lib.planning.models import Plan, PlannedOperation, RequestFlag
 
-__all__ = ["Plan", "PlannedOperation", "PlanningError"]
+__all__ = [
+    "ClarificationNeeded",
+    "Plan",
+    "PlanOutcome",
+    "PlanRejected",
+    "PlannedOperation",
+    "PlanningError",
+    "RequestFlag",
+]

@@ -9,13 +9,15 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.lib.catalog import Catalog
-from shared.lib.planning.errors import PlanningError
-from shared.lib.planning.models import Plan, PlannedOperation
+from shared.lib.commands import CommandPolicy
+from shared.lib.planning.errors import ClarificationNeeded, PlanningError, PlanRejected
+from shared.lib.planning.models import Plan, PlannedOperation, RequestFlag
 from shared.lib.planning.offline import OfflinePlanner
+from shared.lib.planning.vocabulary import Vocabulary
 from shared.lib.targets import TargetResolver
 from shared.lib.workflows.models import WorkRequest
 
-ProposalIntent = Literal["read_only", "action", "question", "clarify"]
+ProposalIntent = Literal["read_only", "action", "question", "clarify", "rejected"]
 
 # Words that point back at what the conversation was about ("now restart it").
 _REFERENCE = re.compile(
@@ -48,7 +50,8 @@ class Proposal(BaseModel):
     """A planner's answer to one chat message: validated steps, or a question back.
 
     `intent` is derived from the steps (any mutating step makes it an action), never taken
-    from the model; the risk tier is not here at all: policy decides it later.
+    from the model; the risk tier is not here at all: policy decides it later. `rejected`
+    carries the `rule` that refused the request; `flags` come from the user's text.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -60,12 +63,28 @@ class Proposal(BaseModel):
     candidates: list[str] = Field(default_factory=list)
     planner: Literal["llm", "offline"]
     notes: list[str] = Field(default_factory=list)
+    rule: str | None = None
+    flags: list[RequestFlag] = Field(default_factory=list)
 
     def as_plan(self) -> Plan:
-        """The steps as a Plan, or PlanningError carrying the question and its candidates."""
+        """The steps as a Plan, or PlanRejected / ClarificationNeeded saying why not."""
+        if self.intent == "rejected":
+            raise PlanRejected(self.rule or "rejected", self.rationale or self.question or "")
         if not self.steps:
-            raise PlanningError(self.question or self.rationale or "nothing to do", self.candidates)
-        return Plan(steps=self.steps, summary=summarize(self.steps))
+            raise ClarificationNeeded(
+                self.question or self.rationale or "nothing to do", self.candidates
+            )
+        return Plan(steps=self.steps, summary=summarize(self.steps), flags=self.flags)
+
+    @classmethod
+    def refused(cls, error: PlanRejected, *, planner: Literal["llm", "offline"]) -> Proposal:
+        return cls(
+            intent="rejected",
+            rule=error.rule,
+            rationale=error.reason,
+            question=f"I will not do that: {error.message}",
+            planner=planner,
+        )
 
 
 class ConversationPlanner(Protocol):
@@ -85,10 +104,23 @@ class ConversationPlanner(Protocol):
 class OfflineConversationPlanner:
     """The offline planner made conversational: pronouns mean the session's last target."""
 
-    def __init__(self, *, catalog: Catalog, resolver: TargetResolver) -> None:
-        self._offline = OfflinePlanner(catalog=catalog, resolver=resolver)
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        resolver: TargetResolver,
+        vocabulary: Vocabulary | None = None,
+        commands: CommandPolicy | None = None,
+    ) -> None:
+        self._offline = OfflinePlanner(
+            catalog=catalog, resolver=resolver, vocabulary=vocabulary, commands=commands
+        )
         self._catalog = catalog
         self._resolver = resolver
+
+    @property
+    def offline(self) -> OfflinePlanner:
+        return self._offline
 
     async def plan(self, request: WorkRequest) -> Plan:
         return self._offline.plan(request)
@@ -99,8 +131,11 @@ class OfflineConversationPlanner:
         text, environment = self.with_context(text, context)
         try:
             plan = self._offline.plan(
-                WorkRequest(source="chat", requester="chat", text=text, environment=environment)
+                WorkRequest(source="chat", requester="chat", text=text, environment=environment),
+                last_target=context.last_target,
             )
+        except PlanRejected as error:
+            return Proposal.refused(error, planner="offline")
         except PlanningError as error:
             return Proposal(
                 intent="clarify",
@@ -113,13 +148,14 @@ class OfflineConversationPlanner:
             steps=plan.steps,
             rationale=f"understood as: {plan.summary}",
             planner="offline",
+            flags=plan.flags,
         )
 
     def with_context(self, text: str, context: ConversationContext) -> tuple[str, str | None]:
         """The text with the session's target filled in for "it", and the environment to use.
 
         A name the text does give is never replaced: an unknown name gets a question, not the
-        last target.
+        last target (the planner fills in "it" itself, clause by clause).
         """
         words = [_ENVIRONMENT_ALIASES.get(word, word) for word in _WORD.findall(text.lower())]
         named = [name for name in self._resolver.names() if name.lower() in words]
@@ -127,7 +163,7 @@ class OfflineConversationPlanner:
         if environment not in self._resolver.environments():
             environment = None
         if not named and context.last_target and _REFERENCE.search(text):
-            text, named = f"{text} {context.last_target}", [context.last_target]
+            named = [context.last_target]
         # The session's environment applies only where every named target exists in it.
         if environment is not None and not all(
             name in self._resolver.names(environment) for name in named

@@ -16,6 +16,7 @@ from langchain_core.messages import (
     BaseMessage,
     HumanMessage,
     SystemMessage,
+    ToolMessage,
 )
 from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
@@ -33,17 +34,17 @@ from shared.lib.planning.conversation import (
     Proposal,
     intent_of,
 )
+from shared.lib.planning.errors import PlanOutcome, PlanRejected
 from shared.lib.planning.llm_prompt import (
     MAX_STEPS,
     PLAN_TOOL,
     SYSTEM_PROMPT,
-    feedback,
     params_text,
     plan_tool,
     runs_on_text,
-    validation_message,
 )
 from shared.lib.planning.models import Plan, PlannedOperation
+from shared.lib.planning.offline import AskedFor
 from shared.lib.settings import Settings
 from shared.lib.targets import (
     AmbiguousTargetError,
@@ -148,19 +149,25 @@ class LlmPlanner:
     async def propose(
         self, *, text: str, history: list[ConversationTurn], context: ConversationContext
     ) -> Proposal:
+        # Refusals that hold whoever plans (the agent itself, destructive words, protected
+        # targets, denied commands) come first; the model is not asked about them at all.
+        screened = self._fallback.offline.screen(text, last_target=context.last_target)
+        if screened.status == "rejected":
+            error = PlanRejected(screened.rule or "rejected", screened.reason or "")
+            return Proposal.refused(error, planner="llm")
         messages = self._messages(text, history, context)
         reason = ""
         try:
             for attempt in (1, 2):
                 reply = await self._ask(messages)
                 try:
-                    return self._proposal(reply, context)
+                    return self._proposal(reply, context, text=text, screened=screened)
                 except _Invalid as invalid:
                     log.info(
                         "model plan rejected",
                         extra={"attempt": attempt, "error": str(invalid)},
                     )
-                    messages += feedback(reply, str(invalid))
+                    messages += _feedback(reply, str(invalid))
                     reason = f"the model's plan was invalid twice ({invalid})"
         except _MODEL_ERRORS as error:
             log.warning("model unavailable; planning offline", extra={"error": repr(error)})
@@ -177,7 +184,9 @@ class LlmPlanner:
             raise TypeError(f"the chat model returned {type(reply).__name__}, not an AIMessage")
         return reply
 
-    def _proposal(self, reply: AIMessage, context: ConversationContext) -> Proposal:
+    def _proposal(
+        self, reply: AIMessage, context: ConversationContext, *, text: str, screened: PlanOutcome
+    ) -> Proposal:
         calls = [call for call in reply.tool_calls if call["name"] == PLAN_TOOL]
         if not calls:
             broken = [call.get("error") for call in reply.invalid_tool_calls]
@@ -189,13 +198,13 @@ class LlmPlanner:
         try:
             args = _PlanArgs.model_validate(calls[0]["args"])
         except ValidationError as error:
-            raise _Invalid(validation_message(error)) from None
+            raise _Invalid(_validation_message(error)) from None
         if args.intent in ("question", "clarify"):  # nothing runs, whatever steps came along
             return Proposal(
                 intent=args.intent,
                 rationale=args.rationale,
                 question=args.question or args.rationale or "What would you like me to do?",
-                candidates=self._resolver.names() if args.intent == "clarify" else [],
+                candidates=self._candidates(screened) if args.intent == "clarify" else [],
                 planner="llm",
             )
         if not args.steps:
@@ -203,16 +212,23 @@ class LlmPlanner:
         if len(args.steps) > MAX_STEPS:
             raise _Invalid(f"{len(args.steps)} steps; plan at most {MAX_STEPS}")
         steps: list[PlannedOperation] = []
+        asked = self._fallback.offline.asked_for(text, last_target=context.last_target)
         for step in args.steps:
             checked = self._checked(step, context)
             if isinstance(checked, Proposal):
                 return checked
+            _check_asked(checked, asked, self._catalog)
             steps.append(checked)
+        try:
+            self._fallback.offline.funnel.check(steps)
+        except PlanRejected as error:
+            return Proposal.refused(error, planner="llm")
         return Proposal(
             intent=intent_of(steps, self._catalog),
             steps=steps,
             rationale=args.rationale,
             planner="llm",
+            flags=asked.flags,
         )
 
     def _checked(
@@ -253,6 +269,14 @@ class LlmPlanner:
             environment=target.environment,
             params=params,
         )
+
+    def _candidates(self, screened: PlanOutcome) -> list[str]:
+        """The offline reading's targets or environments when it had a question, else all."""
+        names = {*self._resolver.names(), *self._resolver.environments()}
+        offline = [name for name in screened.candidates if name in names]
+        if screened.status == "needs_clarification" and offline:
+            return offline
+        return self._resolver.names()
 
     def _session_environment(self, target: str, context: ConversationContext) -> str | None:
         environment = context.last_environment
@@ -296,3 +320,46 @@ class LlmPlanner:
         return SYSTEM_PROMPT.format(
             tool=PLAN_TOOL, operations=operations, targets=targets, about=about
         )
+
+
+def _check_asked(step: PlannedOperation, asked: AskedFor, catalog: Catalog) -> None:
+    """A step must be on a target the request names, and a change must be one its words ask
+    for: a model never adds a target or a mutation nobody asked for."""
+    if step.target not in asked.targets:
+        named = ", ".join(sorted(asked.targets)) or "no target"
+        raise _Invalid(
+            f"target '{step.target}' was not asked for (the request names: {named}); plan only "
+            "for the targets the user named, or use intent 'clarify'"
+        )
+    if catalog.get(step.operation).mutates and step.operation not in asked.operations:
+        raise _Invalid(
+            f"'{step.operation}' changes {step.target} but the request does not ask for it; "
+            "propose read-only steps, or use intent 'clarify' to ask"
+        )
+
+
+def _feedback(reply: AIMessage, error: str) -> list[BaseMessage]:
+    """The rejected reply and the error, in the form the chat-completions API expects."""
+    message = (
+        f"Plan rejected: {error}. Call {PLAN_TOOL} again with a corrected plan, using only the "
+        "listed operations and targets, or use intent 'clarify' to ask the user."
+    )
+    # Every tool call of an assistant message, broken ones included (they are sent back as
+    # tool calls too), needs its tool message, or the API refuses the conversation.
+    ids = [call["id"] for call in reply.tool_calls] + [
+        call["id"] for call in reply.invalid_tool_calls
+    ]
+    if ids:
+        return [reply, *(ToolMessage(content=message, tool_call_id=i or PLAN_TOOL) for i in ids)]
+    return [AIMessage(content=reply.content or "(no plan)"), HumanMessage(message)]
+
+
+def _validation_message(error: ValidationError) -> str:
+    problems = [
+        f"{'.'.join(str(part) for part in problem['loc']) or 'arguments'}: {problem['msg']}"
+        for problem in error.errors()
+    ]
+    return "invalid arguments: " + "; ".join(problems[:5])
+
+
+__all__ = ["PLAN_TOOL", "LlmPlanner", "plan_tool"]

@@ -25,13 +25,28 @@ class PlannedOperation(BaseModel):
     params: Params = Field(default_factory=dict)
 
 
+class RequestFlag(BaseModel):
+    """Something in the request an approver must see, such as text that tries to change the
+    rules; risk rules match on `kind` (request_flags), never lowering a tier."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str = Field(min_length=1, max_length=64)
+    evidence: str = Field(default="", max_length=200)
+
+
 class Plan(BaseModel):
-    """The ordered operations a workflow will run once its gate allows it."""
+    """The ordered operations a workflow will run once its gate allows it.
+
+    `flags` come from the request's text (never from a model) and are not part of the hash:
+    an approval binds the steps; the flags only ever raise the tier.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     steps: list[PlannedOperation] = Field(min_length=1, max_length=MAX_STEPS)
     summary: str = ""
+    flags: list[RequestFlag] = Field(default_factory=list)
 
     def normalized(self) -> list[dict[str, Any]]:
         return [step.model_dump(mode="json") for step in self.steps]

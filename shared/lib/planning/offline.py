@@ -1,17 +1,25 @@
-"""The planner used without an LLM: structured steps pass through validation, and common
-plain-text intents ("restart web on prod", "logs for api last 50 lines") map to operations."""
+"""The planner used without an LLM: structured steps pass through validation, and plain text is
+read clause by clause (shared/lib/planning/clauses.py) with the words of config/vocabulary.yml.
+All or nothing: every clause must become catalog operations on named targets, or the whole
+request gets a question (or a refusal naming its rule); a plan never holds a step nobody asked
+for, and every plan passes the safety funnel before anyone sees it."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from shared.lib.catalog import Catalog, InvalidParamsError, OperationSpec, UnknownOperationError
-from shared.lib.planning.errors import PlanningError
-from shared.lib.planning.models import Plan, PlannedOperation
+from shared.lib.commands import CommandPolicy
+from shared.lib.planning.clauses import Clause, Reading, RequestReader, logs_params
+from shared.lib.planning.errors import ClarificationNeeded, PlanningError, PlanOutcome, PlanRejected
+from shared.lib.planning.funnel import SELF_TARGET_RULE, SafetyFunnel
+from shared.lib.planning.mentions import TargetMentions
+from shared.lib.planning.models import Plan, PlannedOperation, RequestFlag
+from shared.lib.planning.understanding import ClauseIntent, understand
+from shared.lib.planning.vocabulary import Vocabulary, load_vocabulary
 from shared.lib.targets import (
     AmbiguousTargetError,
     ConcreteTarget,
@@ -21,75 +29,108 @@ from shared.lib.targets import (
 )
 from shared.lib.workflows.models import WorkRequest
 
-_URL = re.compile(r"https?://[^\s\"'<>]+", re.IGNORECASE)
-_WORD = re.compile(r"[a-z0-9][a-z0-9._-]*")
-_TAIL = re.compile(r"\b(?:last|tail)\s+(\d+)(?:\s+lines?)?\b|\b(\d+)\s+lines?\b")
-_ENVIRONMENT_ALIASES = {"production": "prod", "development": "dev"}
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[3] / "config"
+COMMAND_OPERATIONS = {"ssh": "run_command", "docker": "exec"}
 
 
 @dataclass(frozen=True)
-class Intent:
-    """A phrase the offline planner understands and the operations it maps to.
+class AskedFor:
+    """What a request names, to hold another planner's steps to: targets and operations."""
 
-    `operations` are tried in order; the first one the target's kind can run is chosen.
-    """
-
-    name: str
-    example: str
-    pattern: re.Pattern[str]
-    operations: tuple[str, ...]
-
-
-def _intent(name: str, example: str, pattern: str, *operations: str) -> Intent:
-    return Intent(name, example, re.compile(pattern, re.IGNORECASE), operations)
-
-
-# Order matters: the first intent whose pattern matches wins, so the URL check comes first.
-INTENTS: tuple[Intent, ...] = (
-    _intent("http_check", "check <url> [for <target>]", r"\bcheck\s+https?://", "http_check"),
-    _intent("restart", "restart <target> [on <env>]", r"\brestart\b", "restart"),
-    _intent("stop", "stop <target> [on <env>]", r"\bstop\b", "stop"),
-    _intent("start", "start <target> [on <env>]", r"\bstart\b", "start"),
-    _intent("logs", "logs of <target> [last N lines]", r"\blogs?\b", "logs"),
-    _intent("stats", "stats for <target>", r"\bstats\b", "stats"),
-    _intent("inspect", "inspect <target>", r"\binspect\b", "inspect", "service_status"),
-    _intent("uptime", "uptime of <host>", r"\buptime\b", "uptime"),
-    _intent("disk_usage", "disk usage on <host>", r"\bdisk\b|\bdf\b", "disk_usage"),
-    _intent(
-        "health",
-        "status of <target> / is <target> healthy",
-        r"\b(status|health|healthy)\b",
-        "health",
-    ),
-)
+    targets: frozenset[str]
+    operations: frozenset[str]
+    flags: list[RequestFlag] = field(default_factory=list)
 
 
 class OfflinePlanner:
-    """Deterministic planning from keywords and configured names; every plan is validated."""
+    """Deterministic planning from the vocabulary and configured names; every plan validated."""
 
-    def __init__(self, *, catalog: Catalog, resolver: TargetResolver) -> None:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        resolver: TargetResolver,
+        vocabulary: Vocabulary | None = None,
+        commands: CommandPolicy | None = None,
+    ) -> None:
+        vocabulary = vocabulary or load_vocabulary(config_dir=DEFAULT_CONFIG_DIR)
         missing = sorted(
-            {name for intent in INTENTS for name in intent.operations} - set(catalog.operations)
+            {c.operation for i in vocabulary.intents.values() for c in i.operations}
+            - set(catalog.operations)
         )
         if missing:
             raise ValueError(f"the catalog lacks operations the planner uses: {', '.join(missing)}")
         self._catalog = catalog
         self._resolver = resolver
-
-    def plan(self, request: WorkRequest) -> Plan:
-        """A validated plan for the request, or PlanningError saying what would work instead."""
-        if request.steps:
-            return self._plan_steps(request.steps, environment=request.environment)
-        if request.text and request.text.strip():
-            return self._plan_text(request.text, environment=request.environment)
-        raise PlanningError(
-            "the request has neither text nor steps; say what to do, for example "
-            "'restart web on dev'",
-            _examples(),
+        self._vocabulary = vocabulary
+        self._mentions = TargetMentions(resolver=resolver, vocabulary=vocabulary)
+        self._reader = RequestReader(
+            vocabulary=vocabulary, mentions=self._mentions, environments=resolver.environments()
         )
+        self.funnel = SafetyFunnel(catalog=catalog, resolver=resolver, commands=commands)
 
-    def _plan_steps(self, steps: list[PlannedOperation], *, environment: str | None) -> Plan:
-        planned = [
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return self._vocabulary
+
+    def plan(self, request: WorkRequest, *, last_target: str | None = None) -> Plan:
+        """A validated plan, ClarificationNeeded (a question) or PlanRejected (a rule)."""
+        flags = self.flags(request.text or "")
+        if request.steps:
+            steps = self._plan_steps(request.steps, environment=request.environment)
+        elif request.text and request.text.strip():
+            steps = self._plan_text(
+                request.text, environment=request.environment, last_target=last_target
+            )
+        else:
+            raise ClarificationNeeded(
+                "the request has neither text nor steps; say what to do, for example "
+                "'restart web on dev'",
+                self.examples(),
+            )
+        self.funnel.check(steps)
+        return Plan(steps=steps, summary=summary(steps), flags=flags)
+
+    def outcome(self, request: WorkRequest, *, last_target: str | None = None) -> PlanOutcome:
+        """The plan, question or refusal as data."""
+        try:
+            return PlanOutcome.planned(self.plan(request, last_target=last_target))
+        except PlanningError as error:
+            return PlanOutcome.from_error(error)
+
+    def flags(self, text: str) -> list[RequestFlag]:
+        """Text that tries to change the rules, for approvers and the risk policy."""
+        return self._reader.read(text).flags if text.strip() else []
+
+    def screen(self, text: str, *, last_target: str | None = None) -> PlanOutcome:
+        """What this planner makes of the text; another planner must honour a refusal (the
+        agent itself, refused words, protected targets, denied commands) whatever it thinks."""
+        return self.outcome(WorkRequest(requester="screen", text=text), last_target=last_target)
+
+    def asked_for(self, text: str, *, last_target: str | None = None) -> AskedFor:
+        """The targets a request names and the operations its words can mean."""
+        reading = self._reader.read(text)
+        targets = {name for clause in reading.clauses for m in clause.mentions for name in m.names}
+        if last_target and (any(c.pronoun for c in reading.clauses) or not targets):
+            targets.add(last_target)
+        operations: set[str] = set()
+        for clause in reading.clauses:
+            if clause.commands:
+                operations |= set(COMMAND_OPERATIONS.values())
+            for match in clause.of_kind("intent", "question", "hint"):
+                intent = self._vocabulary.intents[match.name]
+                operations |= {choice.operation for choice in intent.operations}
+        return AskedFor(frozenset(targets), frozenset(operations), reading.flags)
+
+    def examples(self) -> list[str]:
+        return [intent.example for intent in self._vocabulary.intents.values()]
+
+    # -- structured steps ---------------------------------------------------------------
+
+    def _plan_steps(
+        self, steps: list[PlannedOperation], *, environment: str | None
+    ) -> list[PlannedOperation]:
+        return [
             self._validated(
                 self._operation(step.operation),
                 self._resolve(step.target, step.environment or environment),
@@ -97,46 +138,116 @@ class OfflinePlanner:
             )
             for step in steps
         ]
-        return Plan(steps=planned, summary=_summary(planned))
 
-    def _plan_text(self, text: str, *, environment: str | None) -> Plan:
-        intent = _intent_of(text)
-        environment = self._environment_in(text) or self._known_environment(environment)
-        targets = self._targets_in(text, intent=intent, environment=environment)
-        params = _params_from(text, intent=intent)
-        steps = [
-            self._validated(self._operation_for(intent, target), target, params)
-            for target in targets
+    # -- plain text ---------------------------------------------------------------------
+
+    def _plan_text(
+        self, text: str, *, environment: str | None, last_target: str | None
+    ) -> list[PlannedOperation]:
+        reading = self._reader.read(text)
+        _refuse_self(reading)
+        for clause in reading.clauses:
+            _refuse_words(clause, self._vocabulary)
+        environment = self._environment(reading, environment)
+        understood = understand(
+            reading,
+            vocabulary=self._vocabulary,
+            mentions=self._mentions,
+            known=self._resolver.names(environment),
+            last_target=last_target,
+            examples=self.examples(),
+            text=text,
+        )
+        steps: list[PlannedOperation] = []
+        for item in understood:
+            if item.url is not None and not item.targets:
+                item.targets = [self._url_owner(item.url, environment)]
+            for name in item.targets:
+                step = self._step(item, self._resolve(name, environment))
+                if step not in steps:
+                    steps.append(step)
+        return steps
+
+    def _step(self, item: ClauseIntent, target: ConcreteTarget) -> PlannedOperation:
+        if item.command is not None:
+            operation = COMMAND_OPERATIONS.get(target.kind)
+            if operation is None:
+                raise ClarificationNeeded(f"{target.name} cannot run commands", [])
+            return self._validated(self._operation(operation), target, {"argv": item.command})
+        if item.url is not None:
+            return self._validated(self._operation("http_check"), target, {"url": item.url})
+        if item.intent is None:  # understand() returns only clauses that ask for something
+            raise ClarificationNeeded(f"nothing asked in {item.clause.text!r}", self.examples())
+        intent = self._vocabulary.intents[item.intent]
+        for choice in intent.operations:
+            spec = self._catalog.get(choice.operation)
+            if target.kind in choice.kinds and _runs_on(spec, target):
+                params = {**choice.params, **_params_for(spec, item.clause)}
+                return self._validated(spec, target, params)
+        able = [
+            f"{candidate.environment}/{candidate.name}"
+            for candidate in self._resolver.targets()
+            if any(
+                candidate.kind in c.kinds and _runs_on(self._catalog.get(c.operation), candidate)
+                for c in intent.operations
+            )
         ]
-        return Plan(steps=steps, summary=_summary(steps))
+        raise ClarificationNeeded(
+            f"'{item.intent}' cannot run on {target.environment}/{target.name} "
+            f"({target.kind} target); it works on: {', '.join(able) or 'no configured target'}",
+            able,
+        )
+
+    def _url_owner(self, url: str, environment: str | None) -> str:
+        host = urlsplit(url).hostname or ""
+        owners = [
+            target.name
+            for target in self._resolver.targets(environment)
+            if host in (target.name, urlsplit(target.health_url or "").hostname)
+        ]
+        if len(set(owners)) == 1:
+            return owners[0]
+        known = self._resolver.names(environment)
+        raise ClarificationNeeded(
+            f"cannot tell which target {host or 'the URL'} belongs to; "
+            f"say 'check <url> for <target>' with one of: {', '.join(known)}",
+            known,
+        )
+
+    def _environment(self, reading: Reading, requested: str | None) -> str | None:
+        known = self._resolver.environments()
+        if reading.unknown_environments:
+            word = sorted(reading.unknown_environments)[0]
+            raise ClarificationNeeded(
+                f"unknown environment '{word}' (known: {', '.join(known)}); name one of them",
+                known,
+            )
+        if len(reading.environments) > 1:
+            named = sorted(reading.environments)
+            raise ClarificationNeeded(
+                f"the request names several environments ({', '.join(named)}); "
+                "ask for one environment at a time",
+                named,
+            )
+        if reading.environments:
+            return next(iter(reading.environments))
+        if requested is not None and requested not in known:
+            raise ClarificationNeeded(
+                f"unknown environment '{requested}' (known: {', '.join(known)})", known
+            )
+        return requested
 
     def _operation(self, name: str) -> OperationSpec:
         try:
             return self._catalog.get(name)
         except UnknownOperationError as exc:
-            raise PlanningError(str(exc), exc.known) from None
-
-    def _operation_for(self, intent: Intent, target: ConcreteTarget) -> OperationSpec:
-        for name in intent.operations:
-            spec = self._catalog.get(name)
-            if _runs_on(spec, target):
-                return spec
-        able = [
-            f"{candidate.environment}/{candidate.name}"
-            for candidate in self._resolver.targets()
-            if any(_runs_on(self._catalog.get(name), candidate) for name in intent.operations)
-        ]
-        raise PlanningError(
-            f"'{intent.name}' cannot run on {target.environment}/{target.name} "
-            f"({target.kind} target); it works on: {', '.join(able) or 'no configured target'}",
-            able,
-        )
+            raise ClarificationNeeded(str(exc), exc.known) from None
 
     def _validated(
         self, spec: OperationSpec, target: ConcreteTarget, params: dict[str, Any]
     ) -> PlannedOperation:
         if not _runs_on(spec, target):
-            raise PlanningError(
+            raise ClarificationNeeded(
                 f"operation '{spec.name}' runs on {', '.join(spec.executors)} targets; "
                 f"{target.environment}/{target.name} is a target of kind {target.kind}",
                 [
@@ -148,7 +259,7 @@ class OfflinePlanner:
         try:
             normalized = self._catalog.validate_params(spec.name, params)
         except InvalidParamsError as exc:
-            raise PlanningError(str(exc), sorted(spec.params)) from None
+            raise ClarificationNeeded(str(exc), sorted(spec.params)) from None
         return PlannedOperation(
             operation=spec.name,
             target=target.name,
@@ -160,102 +271,35 @@ class OfflinePlanner:
         try:
             return self._resolver.resolve(name, environment)
         except AmbiguousTargetError as exc:
-            raise PlanningError(str(exc), exc.environments) from None
+            raise ClarificationNeeded(str(exc), exc.environments) from None
         except UnknownEnvironmentError as exc:
-            raise PlanningError(str(exc), self._resolver.environments()) from None
+            raise ClarificationNeeded(str(exc), self._resolver.environments()) from None
         except UnknownTargetError as exc:
-            raise PlanningError(str(exc), self._resolver.names(environment)) from None
+            raise ClarificationNeeded(str(exc), self._resolver.names(environment)) from None
 
-    def _known_environment(self, environment: str | None) -> str | None:
-        known = self._resolver.environments()
-        if environment is not None and environment not in known:
-            raise PlanningError(
-                f"unknown environment '{environment}' (known: {', '.join(known)})", known
-            )
-        return environment
 
-    def _environment_in(self, text: str) -> str | None:
-        known = set(self._resolver.environments())
-        named = {_ENVIRONMENT_ALIASES.get(word, word) for word in _words(text)} & known
-        if len(named) > 1:
-            raise PlanningError(
-                f"the request names several environments ({', '.join(sorted(named))}); "
-                "ask for one environment at a time",
-                sorted(named),
-            )
-        return next(iter(named), None)
-
-    def _targets_in(
-        self, text: str, *, intent: Intent, environment: str | None
-    ) -> list[ConcreteTarget]:
-        # Names from every environment, so a name only another environment has gets a hint.
-        names = _named(_words(text), known=self._resolver.names())
-        if not names and intent.name == "http_check":
-            return [self._target_of_url(text, environment=environment)]
-        if not names:
-            known = self._resolver.names(environment)
-            where = f" in {environment}" if environment else ""
-            raise PlanningError(
-                f"no known target named in {text!r} (known{where}: {', '.join(known)}); "
-                "name one of them",
-                known,
-            )
-        return [self._resolve(name, environment) for name in names]
-
-    def _target_of_url(self, text: str, *, environment: str | None) -> ConcreteTarget:
-        url = _URL.search(text)
-        host = (urlsplit(url.group(0)).hostname or "") if url else ""
-        owners = [
-            target
-            for target in self._resolver.targets(environment)
-            if host in (target.name, urlsplit(target.health_url or "").hostname)
-        ]
-        if len(owners) == 1:
-            return owners[0]
-        known = self._resolver.names(environment)
-        raise PlanningError(
-            f"cannot tell which target {host or 'the URL'} belongs to; "
-            f"say 'check <url> for <target>' with one of: {', '.join(known)}",
-            known,
+def _refuse_self(reading: Reading) -> None:
+    if reading.self_words:
+        raise PlanRejected(
+            SELF_TARGET_RULE,
+            f"the request is about the agent itself ({', '.join(reading.self_words)}); the "
+            "agent never operates on its own containers, hosts or database, ask a person",
         )
 
 
-def _intent_of(text: str) -> Intent:
-    for intent in INTENTS:
-        haystack = text if intent.name == "http_check" else _URL.sub(" ", text)
-        if intent.pattern.search(haystack):
-            return intent
-    raise PlanningError(
-        f"cannot tell what to do from {text!r}; the offline planner understands: "
-        f"{'; '.join(_examples())}",
-        _examples(),
-    )
+def _refuse_words(clause: Clause, vocabulary: Vocabulary) -> None:
+    for match in clause.of_kind("refusal"):
+        entry = next(e for e in vocabulary.refusals if e.id == match.name)
+        raise PlanRejected(entry.id, f"{entry.reason} (asked: {clause.text!r})")
 
 
-def _params_from(text: str, *, intent: Intent) -> dict[str, Any]:
-    if intent.name == "logs":
-        tail = _TAIL.search(_URL.sub(" ", text))
-        return {"tail": int(tail.group(1) or tail.group(2))} if tail else {}
-    if intent.name == "http_check":
-        url = _URL.search(text)
-        return {"url": url.group(0).rstrip(".,;)")} if url else {}
+def _params_for(spec: OperationSpec, clause: Clause) -> dict[str, Any]:
+    found = logs_params(clause.text)
+    if spec.name == "logs":
+        return found
+    if spec.name == "journal_tail" and "tail" in found:
+        return {"lines": found["tail"]}
     return {}
-
-
-def _words(text: str) -> list[str]:
-    # URLs are dropped first so "http://web:8080" does not name the target `web` by accident.
-    words = _WORD.findall(_URL.sub(" ", text).lower())
-    return [word.rstrip("._-") for word in words]
-
-
-def _named(words: Iterable[str], *, known: list[str]) -> list[str]:
-    by_word = {name.lower(): name for name in known}
-    found: list[str] = []
-    for word in words:
-        name = by_word.get(word)
-        if name is not None and name not in found:
-            found.append(name)
-    return found
 
 
 def _runs_on(spec: OperationSpec, target: ConcreteTarget) -> bool:
@@ -263,9 +307,5 @@ def _runs_on(spec: OperationSpec, target: ConcreteTarget) -> bool:
     return target.kind in spec.executors or "http" in spec.executors
 
 
-def _summary(steps: list[PlannedOperation]) -> str:
+def summary(steps: list[PlannedOperation]) -> str:
     return "; ".join(f"{step.operation} {step.environment}/{step.target}" for step in steps)
-
-
-def _examples() -> list[str]:
-    return [intent.example for intent in INTENTS]

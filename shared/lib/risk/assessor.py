@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shlex
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from shared.lib.catalog import Catalog, InvalidParamsError, OperationSpec
@@ -47,6 +47,8 @@ class _Step:
     command: str | None
     mutations_in_plan: int
     """Mutating steps on this target in the plan, up to and including this one."""
+    flags: frozenset[str] = frozenset()
+    """The kinds of the plan's request flags."""
 
     @property
     def where(self) -> str:
@@ -69,10 +71,11 @@ class RiskAssessor:
         hits: list[RuleHit] = []
         steps: list[_Step] = []
         mutations: Counter[tuple[str, str]] = Counter()
+        flags = frozenset(flag.kind for flag in plan.flags)
         for index, planned in enumerate(plan.steps):
             step = self._known_step(index, planned, hits=hits, mutations=mutations)
             if step is not None:
-                steps.append(step)
+                steps.append(replace(step, flags=flags))
         flap = _FlapCounter(history=history)
         for rule in self._policy.rules:
             hits.extend(await _apply(rule, steps, flap=flap))
@@ -218,6 +221,7 @@ def _static_match(match: RuleMatch, step: _Step) -> bool:
         match.mutating is None or step.spec.mutates == match.mutating,
         match.environments is None or step.target.environment in match.environments,
         match.target_tags is None or not match.target_tags.isdisjoint(step.target.tags),
+        match.request_flags is None or not match.request_flags.isdisjoint(step.flags),
     )
     return all(checks)
 

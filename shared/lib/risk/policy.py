@@ -48,6 +48,9 @@ class RuleMatch(BaseModel):
     command_patterns: tuple[CommandPattern, ...] | None = None
     flap: FlapCondition | None = None
     min_targets: int | None = Field(default=None, ge=1, le=1000)
+    request_flags: frozenset[str] | None = None
+    """The request carries ANY of these flags (kinds set by the planner from the text, such as
+    `rule-change`); never set by a model."""
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DOCKER_URL_SCHEMES = ("unix://", "tcp://", "http://", "https://", "ssh://")
+ALIAS = r"^[a-z0-9][a-z0-9 ._'-]*$"
 
 
 class UnknownTargetError(LookupError):
@@ -56,6 +57,9 @@ class ServiceBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     description: str = ""
+    aliases: tuple[Annotated[str, Field(pattern=ALIAS, max_length=64)], ...] = ()
+    """Other names people use for it ("payments database"); matched whole, several targets
+    may share one (the planner then asks which, unless the request says all of them)."""
     tags: tuple[str, ...] = ()
     protected: bool = False
     protected_reason: str | None = None

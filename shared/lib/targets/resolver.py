@@ -30,6 +30,7 @@ OWN_CONTAINER = "the agent's own container"
 OWN_HOST = "the agent's own host"
 OWN_DATABASE = "the agent's own database"
 OWN_DATABASE_HOST = "the host of the agent's own database"
+SELF_REASONS = frozenset({OWN_CONTAINER, OWN_HOST, OWN_DATABASE, OWN_DATABASE_HOST})
 
 
 class TargetResolver:
@@ -95,6 +96,15 @@ class TargetResolver:
         if len(found) > 1:
             raise AmbiguousTargetError(name, found)
         return self._targets[(found[0], name)]
+
+    def service(self, name: str, environment: str) -> ServiceSpec:
+        """The service as configured (description, aliases, unit...), for a resolved target."""
+        return self._config.environments[environment].services[name]
+
+    def self_reason(self, target: DockerTarget | SshTarget | HttpTarget) -> str | None:
+        """Which part of the agent itself the target is, or None when it is not the agent."""
+        reason = self._reasons.get((target.environment, target.name))
+        return reason if reason in SELF_REASONS else None
 
     def protection_reason(self, target: DockerTarget | SshTarget | HttpTarget) -> str | None:
         """Why the target must not be changed by the agent, or None when it may be."""
