@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from agent_orchestrator import __version__
+from agent_orchestrator.alerts.inbound import router as inbound_router
 from agent_orchestrator.alerts.routes import router as alerts_router
 from agent_orchestrator.approvals.routes import router as approvals_router
 from agent_orchestrator.chat.routes import router as chat_router
@@ -49,6 +50,7 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
             "decisions",
             "chat",
             "alerts",
+            "inbound",
         ):
             setattr(app.state, name, getattr(runtime, name))
         log.info("service started", extra={"embedded_db": database.embedded is not None})
@@ -74,6 +76,7 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
     app.include_router(approvals_router)
     app.include_router(chat_router)
     app.include_router(alerts_router)
+    app.include_router(inbound_router)
     _instrument(app)
     return app
 
@@ -102,4 +105,7 @@ def _instrument(app: FastAPI) -> None:
 
 
 async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
-    return JSONResponse(status_code=error.status_code, content={"detail": str(error)})
+    headers: dict[str, str] | None = getattr(error, "headers", None)  # Retry-After on a 429
+    return JSONResponse(
+        status_code=error.status_code, content={"detail": str(error)}, headers=headers
+    )

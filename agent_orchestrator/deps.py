@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from shared.lib.alerts.inbound.service import InboundService
 from shared.lib.alerts.service import AlertService
 from shared.lib.alerts.store import AlertStore
 from shared.lib.approvals.service import ApprovalService
@@ -78,6 +79,11 @@ def get_alerts(request: Request) -> AlertService:
     return alerts
 
 
+def get_inbound(request: Request) -> InboundService:
+    inbound: InboundService = request.app.state.inbound
+    return inbound
+
+
 def get_chat(request: Request) -> ChatService:
     chat: ChatService = request.app.state.chat
     return chat
@@ -122,5 +128,6 @@ Workflows = Annotated[WorkflowStore, Depends(get_workflows)]
 Ledger = Annotated[ExecutionLedger, Depends(get_ledger)]
 Alerts = Annotated[AlertService, Depends(get_alerts)]
 AlertRecords = Annotated[AlertStore, Depends(get_alert_store)]
+Inbound = Annotated[InboundService, Depends(get_inbound)]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 Chat = Annotated[ChatService, Depends(get_chat)]

@@ -21,6 +21,7 @@ from shared.lib.risk.policy import RiskPolicy
 from shared.lib.settings import Settings
 from shared.lib.targets.models import SelfIdentity
 from shared.lib.targets.resolver import TargetResolver, load_targets
+from shared.lib.trackers.config import TrackerConfig, load_trackers
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class AgentConfig:
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     recovery: RecoveryStrategies = field(default_factory=RecoveryStrategies)
     identity: SelfIdentity = field(default_factory=SelfIdentity)
+    trackers: TrackerConfig = field(default_factory=TrackerConfig)
 
     def for_database(self, database_url: str) -> AgentConfig:
         """The same config once the database is known (an embedded one gets its port at start):
@@ -97,4 +99,5 @@ def load_agent_config(settings: Settings, *, database_url: str | None = None) ->
         ),
         recovery=load_recovery_strategies(config_dir=config_dir, catalog=catalog),
         identity=identity,
+        trackers=load_trackers(settings.trackers_path, required=settings.trackers_file is not None),
     )
