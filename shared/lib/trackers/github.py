@@ -22,12 +22,16 @@ class GitHubIssues:
         self._spec = spec
         # No retries inside PyGithub: the tracker service retries, and records each failure.
         self._client = Github(
-            auth=Auth.Token(token), base_url=spec.api_url, timeout=int(timeout_s), retry=None
+            auth=Auth.Token(token),
+            base_url=spec.api_url,
+            timeout=int(timeout_s),
+            retry=None,
+            lazy=True,
         )
 
     async def open_issue(self, *, title: str, body: str) -> IssueRef:
         def create() -> IssueRef:
-            repo = self._client.get_repo(self._spec.repository, lazy=True)
+            repo = self._client.get_repo(self._spec.repository)
             issue = repo.create_issue(title=title, body=body, labels=list(self._spec.labels))
             return IssueRef(key=str(issue.number), url=issue.html_url)
 
@@ -35,14 +39,14 @@ class GitHubIssues:
 
     async def comment(self, ref: IssueRef, *, body: str) -> None:
         def add() -> None:
-            repo = self._client.get_repo(self._spec.repository, lazy=True)
+            repo = self._client.get_repo(self._spec.repository)
             repo.get_issue(int(ref.key)).create_comment(body)
 
         await self._call(add)
 
     async def close(self, ref: IssueRef, *, body: str) -> None:
         def close() -> None:
-            repo = self._client.get_repo(self._spec.repository, lazy=True)
+            repo = self._client.get_repo(self._spec.repository)
             issue = repo.get_issue(int(ref.key))
             issue.create_comment(body)
             issue.edit(state="closed", state_reason="completed")

@@ -165,7 +165,7 @@ class TrackerService:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(policy.attempts),
-                wait=wait_exponential_jitter(initial=policy.backoff_s, max=policy.max_backoff_s),
+                wait=wait_exponential_jitter(multiplier=policy.backoff_s, max=policy.max_backoff_s),
                 retry=retry_if_exception_type(TrackerUnavailableError),
                 reraise=True,
             ):
