@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from agent_orchestrator import __version__
+from agent_orchestrator.alerts.inbound import router as inbound_router
 from agent_orchestrator.alerts.routes import router as alerts_router
 from agent_orchestrator.approvals.routes import router as approvals_router
 from agent_orchestrator.chat.routes import router as chat_router
@@ -50,6 +51,7 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
             "decisions",
             "chat",
             "alerts",
+            "inbound",
         ):
             setattr(app.state, name, getattr(runtime, name))
         log.info("service started", extra={"embedded_db": database.embedded is not None})
@@ -78,6 +80,7 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
     app.include_router(approvals_router)
     app.include_router(chat_router)
     app.include_router(alerts_router)
+    app.include_router(inbound_router)
     # Added innermost first: the gate sees a request after the metrics middleware has started
     # timing it, and the access log (outermost) sees every answer, a crash's 500 included.
     app.add_middleware(RequestGate, settings=settings)

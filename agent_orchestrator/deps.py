@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.lib.alerts.inbound.service import InboundService
 from shared.lib.alerts.service import AlertService
 from shared.lib.alerts.store import AlertStore
 from shared.lib.approvals.service import ApprovalService
@@ -80,6 +81,11 @@ def get_alerts(request: Request) -> AlertService:
     return alerts
 
 
+def get_inbound(request: Request) -> InboundService:
+    inbound: InboundService = request.app.state.inbound
+    return inbound
+
+
 def get_chat(request: Request) -> ChatService:
     chat: ChatService = request.app.state.chat
     return chat
@@ -125,6 +131,7 @@ Workflows = Annotated[WorkflowStore, Depends(get_workflows)]
 Ledger = Annotated[ExecutionLedger, Depends(get_ledger)]
 Alerts = Annotated[AlertService, Depends(get_alerts)]
 AlertRecords = Annotated[AlertStore, Depends(get_alert_store)]
+Inbound = Annotated[InboundService, Depends(get_inbound)]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 Chat = Annotated[ChatService, Depends(get_chat)]
 Catalog = Annotated[OperationCatalog, Depends(get_catalog)]

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from graphs.context import WorkflowContext
 from graphs.workflow import build_graph
+from shared.lib.alerts.inbound.deliveries import DeliveryLog
+from shared.lib.alerts.inbound.service import InboundService
+from shared.lib.alerts.inbound.throttle import WebhookThrottle
 from shared.lib.alerts.service import AlertService
 from shared.lib.alerts.store import AlertStore
 from shared.lib.alerts.triage import AlertTriage
@@ -35,6 +38,9 @@ from shared.lib.planning.conversation import ConversationPlanner, OfflineConvers
 from shared.lib.planning.llm import LlmPlanner
 from shared.lib.risk.assessor import RiskAssessor
 from shared.lib.settings import Settings
+from shared.lib.trackers.build import build_tracker
+from shared.lib.trackers.service import TrackerService
+from shared.lib.trackers.store import TrackerStore
 from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.locks import WorkflowLocks
 from shared.lib.workflows.store import WorkflowStore
@@ -68,6 +74,8 @@ class AgentRuntime:
     locks: WorkflowLocks
     executors: Mapping[str, Executor]
     notifications: NotificationDispatcher
+    inbound: InboundService
+    trackers: TrackerService | None = None
     sweeper: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
@@ -77,6 +85,8 @@ class AgentRuntime:
                 await self.sweeper
         await self.engine.drain()
         await self.notifications.aclose()
+        if self.trackers is not None:
+            await self.trackers.aclose()
         await self.locks.close()
         for executor in self.executors.values():
             await executor.aclose()
@@ -125,7 +135,14 @@ async def start_runtime(
     engine = WorkflowEngine(
         graph=graph, context=context, workflows=workflows, locks=locks, notifier=notifier
     )
-    context.on_status = engine.status_changed
+    trackers = _tracker_service(settings, database, config, approvals, workflows)
+
+    async def on_status(workflow_id: str, status: str) -> None:
+        await engine.status_changed(workflow_id, status)
+        if trackers is not None:
+            trackers.workflow_status(workflow_id, status)  # queued; never waits on the tracker
+
+    context.on_status = on_status
     decisions = ApprovalService(
         store=approvals,
         workflows=workflows,
@@ -134,6 +151,19 @@ async def start_runtime(
         refusals=RefusalLog(database.pool),
     )
     alert_records = AlertStore(database.pool)
+    alerts = AlertService(
+        store=alert_records,
+        workflows=workflows,
+        engine=engine,
+        approvals=decisions,
+        triage=AlertTriage(
+            strategies=config.recovery,
+            catalog=config.catalog,
+            resolver=config.targets,
+            identity=config.identity,
+        ),
+        incidents=trackers,
+    )
     runtime = AgentRuntime(
         config=config,
         approvals=approvals,
@@ -153,24 +183,48 @@ async def start_runtime(
             decisions=decisions,
             catalog=config.catalog,
         ),
-        alerts=AlertService(
-            store=alert_records,
-            workflows=workflows,
-            engine=engine,
-            approvals=decisions,
-            triage=AlertTriage(
-                strategies=config.recovery,
-                catalog=config.catalog,
-                resolver=config.targets,
-                identity=config.identity,
-            ),
-        ),
+        alerts=alerts,
         locks=locks,
         executors=executors,
         notifications=notifications,
+        inbound=InboundService(
+            settings=settings,
+            alerts=alerts,
+            records=alert_records,
+            deliveries=DeliveryLog(database.pool),
+            throttle=WebhookThrottle(
+                per_source=settings.webhook_rate_limit,
+                per_principal=settings.webhook_principal_rate_limit,
+            ),
+            resolver=config.targets,
+        ),
+        trackers=trackers,
     )
+    if trackers is not None:
+        await trackers.start()
     runtime.sweeper = asyncio.create_task(_sweep(runtime, settings))
     return runtime
+
+
+def _tracker_service(
+    settings: Settings,
+    database: Database,
+    config: AgentConfig,
+    approvals: ApprovalStore,
+    workflows: WorkflowStore,
+) -> TrackerService | None:
+    tracker = build_tracker(config.trackers)
+    if tracker is None:
+        return None
+    log.info("incidents go to a tracker", extra={"tracker": tracker.name})
+    return TrackerService(
+        tracker=tracker,
+        store=TrackerStore(database.pool),
+        workflows=workflows,
+        approvals=approvals,
+        delivery=config.trackers.delivery,
+        public_url=settings.public_url,
+    )
 
 
 def conversation_planner(settings: Settings, config: AgentConfig) -> ConversationPlanner:

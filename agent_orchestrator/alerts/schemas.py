@@ -32,6 +32,8 @@ class AlertView(BaseModel):
     last_seen: datetime
     resolved_at: datetime | None
     notes: list[dict[str, object]]
+    source: str = "alertmanager"
+    links: dict[str, str] = {}
 
     @classmethod
     def of(cls, record: AlertRecord) -> AlertView:

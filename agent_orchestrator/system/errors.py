@@ -67,7 +67,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
-    return JSONResponse(status_code=error.status_code, content={"detail": str(error)})
+    headers: dict[str, str] | None = getattr(error, "headers", None)  # Retry-After on a 429
+    return JSONResponse(
+        status_code=error.status_code, content={"detail": str(error)}, headers=headers
+    )
 
 
 async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -25,18 +25,26 @@ from shared.lib.metrics import AUTH_FAILURES
 from shared.lib.principals import MISSING_KEY, UNKNOWN_KEY, PrincipalDirectory, presented_key
 from shared.lib.settings import Settings
 
-Guard = Literal["open", "api_key", "webhook_token", "metrics_token"]
+Guard = Literal["open", "signed", "api_key", "webhook_token", "metrics_token"]
 
 WEBHOOK_PATH = "/webhook/alerts"
 WEBHOOK_MAX_BODY_BYTES = 1_000_000
 """Alertmanager groups up to 1,000 alerts in one delivery; they get more room."""
 _OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/docs", "/redoc"})
 DOCS_ASSETS = "/docs-assets"
+SIGNED_PATHS = frozenset({"/webhook/sentry", "/webhook/github", "/slack/interactivity"})
+"""Deliveries signed by their sender: the route verifies the signature and records refusals."""
+INBOX = "/inbox"
+"""The web inbox signs people in itself (session cookie, CSRF on every form)."""
 
 
 def guard_of(path: str) -> Guard:
     if path in _OPEN_PATHS or path.startswith(f"{DOCS_ASSETS}/"):
         return "open"
+    if path == INBOX or path.startswith(f"{INBOX}/"):
+        return "open"
+    if path in SIGNED_PATHS:
+        return "signed"
     if path == WEBHOOK_PATH:
         return "webhook_token"
     if path == "/metrics":
@@ -65,7 +73,7 @@ class RequestGate:
 
     async def _authenticate(self, scope: Scope) -> Response | None:
         guard = guard_of(scope["path"])
-        if guard == "open":
+        if guard in ("open", "signed"):
             return None
         headers = Headers(scope=scope)
         client = (scope.get("client") or ("unknown", 0))[0]
@@ -122,7 +130,7 @@ class RequestGate:
         """The whole body, bounded in size and time, then replayed to the app."""
         limit = (
             max(WEBHOOK_MAX_BODY_BYTES, self._settings.max_body_bytes)
-            if scope["path"] == WEBHOOK_PATH
+            if scope["path"] == WEBHOOK_PATH or scope["path"] in SIGNED_PATHS
             else self._settings.max_body_bytes
         )
         declared = Headers(scope=scope).get("content-length", "")

@@ -22,6 +22,7 @@ from shared.lib.risk.policy import RiskPolicy
 from shared.lib.settings import Settings
 from shared.lib.targets.models import SelfIdentity
 from shared.lib.targets.resolver import TargetResolver, load_targets
+from shared.lib.trackers.config import TrackerConfig, load_trackers
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class AgentConfig:
     recovery: RecoveryStrategies = field(default_factory=RecoveryStrategies)
     identity: SelfIdentity = field(default_factory=SelfIdentity)
     vocabulary: Vocabulary | None = None
+    trackers: TrackerConfig = field(default_factory=TrackerConfig)
 
     def for_database(self, database_url: str) -> AgentConfig:
         """The same config once the database is known (an embedded one gets its port at start):
@@ -100,4 +102,5 @@ def load_agent_config(settings: Settings, *, database_url: str | None = None) ->
         recovery=load_recovery_strategies(config_dir=config_dir, catalog=catalog),
         identity=identity,
         vocabulary=load_vocabulary(config_dir=config_dir, catalog=catalog),
+        trackers=load_trackers(settings.trackers_path, required=settings.trackers_file is not None),
     )

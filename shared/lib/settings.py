@@ -65,6 +65,27 @@ SETTING_HELP: dict[str, tuple[str, str]] = {
         "AGENT_ALERT_WEBHOOK_SECRET",
         "use a random string of at least 16 characters, or unset it to skip signatures",
     ),
+    "sentry_client_secret": (
+        "AGENT_SENTRY_CLIENT_SECRET",
+        "copy the Client Secret of the Sentry integration (Settings > Developer Settings)",
+    ),
+    "github_webhook_secret": (
+        "AGENT_GITHUB_WEBHOOK_SECRET",
+        "use a random string of at least 16 characters, the same as the GitHub webhook's Secret",
+    ),
+    "sentry_max_age_s": ("AGENT_SENTRY_MAX_AGE_S", "use seconds between 10 and 86400"),
+    "webhook_rate_limit": (
+        "AGENT_WEBHOOK_RATE_LIMIT",
+        "use a rate such as '120/minute' or '10/second' (the limits library's notation)",
+    ),
+    "webhook_principal_rate_limit": (
+        "AGENT_WEBHOOK_PRINCIPAL_RATE_LIMIT",
+        "use a rate such as '60/minute' (the limits library's notation)",
+    ),
+    "trackers_file": (
+        "AGENT_TRACKERS_FILE",
+        "point it at a trackers YAML file (see docs/integrations.md)",
+    ),
     "notifications_file": (
         "AGENT_NOTIFICATIONS_FILE",
         "point it at a notifications YAML file (see docs/notifications.md)",
@@ -169,6 +190,27 @@ class Settings(BaseSettings):
     )
     """When set, alert deliveries must also carry X-Signature-256: sha256=<HMAC of the body>."""
     """Run workflows end to end against in-memory executors: nothing real is touched."""
+    sentry_client_secret: SecretStr | None = Field(
+        default=None, validation_alias="AGENT_SENTRY_CLIENT_SECRET"
+    )
+    """Sentry signs deliveries with it (Sentry-Hook-Signature); unset, /webhook/sentry is off."""
+    github_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="AGENT_GITHUB_WEBHOOK_SECRET"
+    )
+    """GitHub signs deliveries with it (X-Hub-Signature-256); unset, /webhook/github is off."""
+    sentry_max_age_s: float = Field(
+        default=300, ge=10, le=86400, validation_alias="AGENT_SENTRY_MAX_AGE_S"
+    )
+    """A Sentry delivery whose Sentry-Hook-Timestamp is further off than this is stale."""
+    webhook_rate_limit: str = Field(
+        default="300/minute", validation_alias="AGENT_WEBHOOK_RATE_LIMIT"
+    )
+    """Deliveries one source (Sentry, GitHub) may make, per replica."""
+    webhook_principal_rate_limit: str = Field(
+        default="60/minute", validation_alias="AGENT_WEBHOOK_PRINCIPAL_RATE_LIMIT"
+    )
+    """Deliveries one sender (a Sentry installation, a GitHub repository) may make, per replica."""
+    trackers_file: Path | None = Field(default=None, validation_alias="AGENT_TRACKERS_FILE")
     notifications_file: Path | None = Field(
         default=None, validation_alias="AGENT_NOTIFICATIONS_FILE"
     )
@@ -196,7 +238,20 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
 
-    @field_validator("alert_webhook_token", "alert_webhook_secret", "metrics_token")
+    @field_validator("webhook_rate_limit", "webhook_principal_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate") from None
+        return value
+
+    @field_validator(
+        "alert_webhook_token", "alert_webhook_secret", "metrics_token", "github_webhook_secret"
+    )
     @classmethod
     def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
@@ -213,7 +268,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("environments_file", "principals_file", "notifications_file")
+    @field_validator("environments_file", "principals_file", "notifications_file", "trackers_file")
     @classmethod
     def _existing_file(cls, value: Path | None) -> Path | None:
         if value is None:
@@ -239,6 +294,10 @@ class Settings(BaseSettings):
     @property
     def notifications_path(self) -> Path:
         return self.notifications_file or self.config_dir / "notifications.yml"
+
+    @property
+    def trackers_path(self) -> Path:
+        return self.trackers_file or self.config_dir / "trackers.yml"
 
     @property
     def principals_path(self) -> Path:

@@ -56,7 +56,12 @@ def error(tmp_path: Path, text: str, catalog: Catalog) -> str:
 
 def test_the_shipped_strategies_load(catalog: Catalog) -> None:
     strategies = load_recovery_strategies(config_dir=CONFIG_DIR, catalog=catalog)
-    assert strategies.ids() == ["service-down", "container-unhealthy"]
+    assert strategies.ids() == [
+        "service-down",
+        "container-unhealthy",
+        "deploy-or-errors",
+        "ci-failed",
+    ]
     down = strategies.match("ServiceDown", {"service": "web"})
     assert down is not None
     assert [step.operation for step in down.steps] == ["logs", "restart", "health", "http_check"]

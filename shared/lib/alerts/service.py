@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from prometheus_client import Counter
 
@@ -82,6 +82,19 @@ def verify_delivery(
         )
 
 
+AlertStatus = Literal["firing", "resolved"]
+AlertSignal = tuple[AlertStatus, AlertNotice]
+"""One alert from any source, normalized: firing or resolved, and what it is about."""
+
+
+class IncidentSink(Protocol):
+    """Told about escalations and resolutions (the tracker); must return at once, never raise."""
+
+    async def escalated(self, record: AlertRecord) -> None: ...
+
+    async def resolved(self, record: AlertRecord) -> None: ...
+
+
 class AlertService:
     """Turns each alert of a notification into a workflow, an escalation or a recorded no-op."""
 
@@ -93,12 +106,14 @@ class AlertService:
         engine: WorkflowEngine,
         approvals: ApprovalService,
         triage: AlertTriage,
+        incidents: IncidentSink | None = None,
     ) -> None:
         self._store = store
         self._workflows = workflows
         self._engine = engine
         self._approvals = approvals
         self._triage = triage
+        self._incidents = incidents
 
     async def receive(
         self, payload: AlertmanagerPayload, *, request_id: str | None
@@ -108,55 +123,62 @@ class AlertService:
         Each alert stands alone: a malformed one is refused, and one whose handling fails does
         not stop those after it (the delivery then answers 503 so Alertmanager retries it).
         """
+        items: list[AlertSignal | AlertOutcome] = [
+            _refused(alert) if isinstance(alert, RefusedAlert) else (alert.status, _notice(alert))
+            for alert in payload.parsed()
+        ]
+        return await self._handle(items, request_id=request_id)
+
+    async def receive_signals(
+        self, signals: list[tuple[AlertStatus, AlertNotice]], *, request_id: str | None
+    ) -> WebhookReply:
+        """Alerts from any source, normalized: the one triage, dedup and withdrawal path."""
+        return await self._handle(list(signals), request_id=request_id)
+
+    async def _handle(
+        self, items: list[AlertSignal | AlertOutcome], *, request_id: str | None
+    ) -> WebhookReply:
         outcomes: list[AlertOutcome] = []
         failed: list[str] = []
-        for alert in payload.parsed():
-            try:
-                outcome = await self._one(alert, request_id=request_id)
-            except Exception:  # isolation: log it, go on with the others, answer 503 at the end
-                log.exception("alert not handled", extra={"fingerprint": alert.fingerprint})
-                failed.append(alert.fingerprint)
+        for item in items:
+            if isinstance(item, AlertOutcome):  # refused before any handling
+                ALERT_NOTIFICATIONS.labels(status=item.status, outcome=item.outcome).inc()
+                outcomes.append(item)
                 continue
-            ALERT_NOTIFICATIONS.labels(status=alert.status, outcome=outcome.outcome).inc()
+            status, notice = item
+            try:
+                if status == "firing":
+                    outcome = await self._firing(notice, request_id=request_id)
+                else:
+                    outcome = await self._resolved(notice)
+            except Exception:  # isolation: log it, go on with the others, answer 503 at the end
+                log.exception("alert not handled", extra={"fingerprint": notice.fingerprint})
+                failed.append(notice.fingerprint)
+                continue
+            ALERT_NOTIFICATIONS.labels(status=status, outcome=outcome.outcome).inc()
             outcomes.append(outcome)
         if failed:
             raise AlertsNotHandledError(
-                f"{len(failed)} of {len(payload.alerts)} alerts could not be handled "
-                f"(fingerprints {', '.join(failed)}); the others were; Alertmanager's retry "
+                f"{len(failed)} of {len(items)} alerts could not be handled "
+                f"(fingerprints {', '.join(failed)}); the others were; the sender's retry "
                 "handles the rest and repeats nothing"
             )
         return WebhookReply.of(outcomes)
 
-    async def _one(
-        self, alert: AlertmanagerAlert | RefusedAlert, *, request_id: str | None
-    ) -> AlertOutcome:
-        if isinstance(alert, RefusedAlert):
-            log.warning("alert refused", extra={"index": alert.index, "reason": alert.reason})
-            return AlertOutcome(
-                fingerprint=alert.fingerprint,
-                alertname=alert.alertname,
-                status=alert.status,
-                outcome="refused",
-                alert_id=None,
-                received=0,
-                reason=alert.reason,
-            )
-        if alert.status == "firing":
-            return await self._firing(alert, request_id=request_id)
-        return await self._resolved(alert)
-
-    async def _firing(self, alert: AlertmanagerAlert, *, request_id: str | None) -> AlertOutcome:
+    async def _firing(self, alert: AlertNotice, *, request_id: str | None) -> AlertOutcome:
         decision = self._triage.decide(AlertFacts(alertname=alert.alertname, labels=alert.labels))
-        recorded = await self._store.record_firing(_notice(alert), decision)
+        recorded = await self._store.record_firing(alert, decision)
         record = recorded.record
         if not recorded.fresh:
-            return _outcome(alert, record, "duplicate", reason=record.reason)
+            return _outcome(alert, "firing", record, "duplicate", reason=record.reason)
         if decision.action != "workflow":
             log.warning(
                 "alert not acted on",
                 extra={"alert": alert.alertname, "action": decision.action},
             )
-            return _outcome(alert, record, decision.action, reason=decision.reason)
+            if decision.action == "escalated" and self._incidents is not None:
+                await self._incidents.escalated(record)
+            return _outcome(alert, "firing", record, decision.action, reason=decision.reason)
         try:
             workflow = await self._engine.start(_work_request(alert, decision, record, request_id))
         except Exception:
@@ -173,24 +195,29 @@ class AlertService:
             await self._settle(record)
         return _outcome(
             alert,
+            "firing",
             record,
             "workflow_started",
             workflow_status=workflow.status,
             reason=workflow.error,
         )
 
-    async def _resolved(self, alert: AlertmanagerAlert) -> AlertOutcome:
-        recorded = await self._store.record_resolved(_notice(alert))
+    async def _resolved(self, alert: AlertNotice) -> AlertOutcome:
+        recorded = await self._store.record_resolved(alert)
         record = recorded.record
         if not recorded.fresh:
-            return _outcome(alert, record, "duplicate", reason="already recorded as resolved")
+            repeat = "already recorded as resolved"
+            return _outcome(alert, "resolved", record, "duplicate", reason=repeat)
+        if self._incidents is not None:
+            await self._incidents.resolved(record)
         if record.workflow_id is None:
             reason = record.reason
             if record.action == "workflow":  # the firing delivery is still starting it
                 reason = "its workflow is still starting; the approval is withdrawn once asked"
-            return _outcome(alert, record, "resolved", reason=reason)
+            return _outcome(alert, "resolved", record, "resolved", reason=reason)
         withdrawn, note = await self._settle(record)
-        return _outcome(alert, record, "withdrawn" if withdrawn else "resolved", reason=note)
+        outcome: Outcome = "withdrawn" if withdrawn else "resolved"
+        return _outcome(alert, "resolved", record, outcome, reason=note)
 
     async def _settle(self, record: AlertRecord) -> tuple[bool, str]:
         """After a resolution: withdraw the workflow's approval if nobody has decided yet."""
@@ -218,6 +245,19 @@ class AlertService:
         return withdrawn, note
 
 
+def _refused(alert: RefusedAlert) -> AlertOutcome:
+    log.warning("alert refused", extra={"index": alert.index, "reason": alert.reason})
+    return AlertOutcome(
+        fingerprint=alert.fingerprint,
+        alertname=alert.alertname,
+        status=alert.status,
+        outcome="refused",
+        alert_id=None,
+        received=0,
+        reason=alert.reason,
+    )
+
+
 def _notice(alert: AlertmanagerAlert) -> AlertNotice:
     return AlertNotice(
         fingerprint=alert.fingerprint,
@@ -230,7 +270,7 @@ def _notice(alert: AlertmanagerAlert) -> AlertNotice:
 
 
 def _work_request(
-    alert: AlertmanagerAlert,
+    alert: AlertNotice,
     decision: RecoveryDecision,
     record: AlertRecord,
     request_id: str | None,
@@ -247,6 +287,7 @@ def _work_request(
         "labels": alert.labels,
         "starts_at": alert.starts_at.isoformat(),
         "strategy": decision.strategy,
+        "source": alert.source,
     }
     return WorkRequest(
         source="alert",
@@ -259,7 +300,8 @@ def _work_request(
 
 
 def _outcome(
-    alert: AlertmanagerAlert,
+    alert: AlertNotice,
+    status: AlertStatus,
     record: AlertRecord,
     outcome: Outcome,
     *,
@@ -269,7 +311,7 @@ def _outcome(
     return AlertOutcome(
         fingerprint=alert.fingerprint,
         alertname=alert.alertname,
-        status=alert.status,
+        status=status,
         outcome=outcome,
         alert_id=record.id,
         received=record.received,

@@ -3,7 +3,7 @@ agent did about it, how often Alertmanager repeated it and when it resolved."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field
 from shared.lib.alerts.triage import RecoveryDecision
 from shared.lib.db.pool import Pool
 from shared.lib.workflows.store import TERMINAL_STATUSES
+
+_SOURCE_NAMES = {"alertmanager": "Alertmanager", "sentry": "Sentry", "github": "GitHub"}
 
 # Two-int advisory locks live in their own key space; this class id keeps ours apart.
 ALERT_LOCK_CLASS = 7_240_007
@@ -42,6 +44,8 @@ class AlertRecord(BaseModel):
     resolved_at: datetime | None = None
     notes: list[dict[str, Any]] = Field(default_factory=list)
     workflow_status: str | None = None
+    source: str = "alertmanager"
+    links: dict[str, str] = Field(default_factory=dict)
 
     @property
     def workflow_active(self) -> bool:
@@ -61,6 +65,9 @@ class AlertNotice:
     annotations: dict[str, str]
     starts_at: datetime
     ends_at: datetime | None = None
+    source: str = "alertmanager"
+    links: dict[str, str] = field(default_factory=dict)
+    """Where a person sees the alert at its source (Sentry issue, GitHub run), by name."""
 
 
 @dataclass(frozen=True)
@@ -96,9 +103,11 @@ class AlertStore:
             row = await (
                 await conn.execute(
                     "INSERT INTO alert_workflows (fingerprint, alertname, action, reason,"
-                    " strategy, target, environment, labels, annotations, starts_at, notes)"
+                    " strategy, target, environment, labels, annotations, starts_at, notes,"
+                    " source, links)"
                     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-                    "  jsonb_build_array(jsonb_build_object('at', now(), 'note', %s::text)))"
+                    "  jsonb_build_array(jsonb_build_object('at', now(), 'note', %s::text)),"
+                    "  %s, %s)"
                     " RETURNING *",
                     (
                         notice.fingerprint,
@@ -112,6 +121,8 @@ class AlertStore:
                         Jsonb(notice.annotations),
                         notice.starts_at,
                         _first_note(decision),
+                        notice.source,
+                        Jsonb(notice.links),
                     ),
                 )
             ).fetchone()
@@ -129,9 +140,9 @@ class AlertStore:
                 row = await (
                     await conn.execute(
                         "INSERT INTO alert_workflows (fingerprint, alertname, status, action,"
-                        " reason, labels, annotations, starts_at, resolved_at)"
+                        " reason, labels, annotations, starts_at, resolved_at, source, links)"
                         " VALUES (%s, %s, 'resolved', 'ignored', %s, %s, %s, %s,"
-                        "  coalesce(%s, now()))"
+                        "  coalesce(%s, now()), %s, %s)"
                         " ON CONFLICT (fingerprint, starts_at) DO UPDATE"
                         "  SET received = alert_workflows.received + 1, last_seen = now()"
                         " RETURNING *, (xmax = 0) AS inserted",
@@ -143,6 +154,8 @@ class AlertStore:
                             Jsonb(notice.annotations),
                             notice.starts_at,
                             notice.ends_at,
+                            notice.source,
+                            Jsonb(notice.links),
                         ),
                     )
                 ).fetchone()
@@ -155,7 +168,11 @@ class AlertStore:
                     " notes = notes"
                     "  || jsonb_build_array(jsonb_build_object('at', now(), 'note', %s::text))"
                     " WHERE id = %s RETURNING *",
-                    (notice.ends_at, "Alertmanager reported it resolved", latest.id),
+                    (
+                        notice.ends_at,
+                        f"{_SOURCE_NAMES.get(notice.source, notice.source)} reported it resolved",
+                        latest.id,
+                    ),
                 )
             ).fetchone()
         assert row is not None
@@ -177,6 +194,18 @@ class AlertStore:
             ).fetchone()
         assert row is not None
         return AlertRecord(**row)
+
+    async def is_firing(self, fingerprint: str) -> bool:
+        """Whether the alert's newest episode is still firing (a recovery may resolve it)."""
+        async with self._pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT status FROM alert_workflows WHERE fingerprint = %s"
+                    " ORDER BY starts_at DESC, id DESC LIMIT 1",
+                    (fingerprint,),
+                )
+            ).fetchone()
+        return row is not None and row["status"] == "firing"
 
     async def note(self, alert_id: int, note: str) -> None:
         async with self._pool.connection() as conn:

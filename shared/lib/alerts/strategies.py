@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from shared.lib.catalog import Catalog, InvalidParamsError
 from shared.lib.config_errors import YamlDocument, read_yaml
@@ -99,9 +99,17 @@ class RecoveryStrategy(BaseModel):
     id: str = Field(pattern=STRATEGY_ID, max_length=64)
     description: str = Field(default="", max_length=300)
     match: StrategyMatch
-    target: NameFromLabels
+    escalate: bool = False
+    """Hand the alert to a human (and the tracker) instead of planning anything."""
+    target: NameFromLabels = NameFromLabels(labels=("service",))
     environment: NameFromLabels | None = None
-    steps: tuple[StrategyStep, ...] = Field(min_length=1, max_length=20)
+    steps: tuple[StrategyStep, ...] = Field(default=(), max_length=20)
+
+    @model_validator(mode="after")
+    def _steps_unless_escalating(self) -> Self:
+        if not self.escalate and not self.steps:
+            raise ValueError("give the strategy at least one step, or `escalate: true`")
+        return self
 
 
 class SelfAlerts(BaseModel):

@@ -91,6 +91,9 @@ class AlertTriage:
         strategy = self._strategies.match(alert.alertname, alert.labels)
         if strategy is None:
             return RecoveryDecision(action="ignored", reason=self._no_strategy(alert.alertname))
+        if strategy.escalate:
+            reason = f"strategy '{strategy.id}' hands {_shown(alert.alertname)} to a human"
+            return RecoveryDecision(action="escalated", reason=reason, strategy=strategy.id)
         try:
             return self._plan(strategy, alert.labels)
         except _Refused as refusal:

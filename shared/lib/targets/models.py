@@ -66,6 +66,10 @@ class ServiceBase(BaseModel):
     health_url: str | None = None
     endpoints: tuple[str, ...] = ()
     """host:port addresses the service answers on, matched against the agent's database."""
+    repository: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    """The GitHub repository (owner/name) whose deploys and CI runs name this service."""
+    sentry_project: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+    """The Sentry project slug whose alerts name this service."""
 
 
 class DockerService(ServiceBase):

@@ -106,6 +106,21 @@ class TargetResolver:
         reason = self._reasons.get((target.environment, target.name))
         return reason if reason in SELF_REASONS else None
 
+    def services_from(
+        self, *, repository: str | None = None, sentry_project: str | None = None
+    ) -> list[tuple[str, str]]:
+        """(environment, service) pairs whose `repository` or `sentry_project` is the one given."""
+        found: list[tuple[str, str]] = []
+        for env_name, environment in sorted(self._config.environments.items()):
+            for name, service in sorted(environment.services.items()):
+                by_repository = repository is not None and (
+                    (service.repository or "").lower() == repository.lower()
+                )
+                by_project = sentry_project is not None and service.sentry_project == sentry_project
+                if by_repository or by_project:
+                    found.append((env_name, name))
+        return found
+
     def protection_reason(self, target: DockerTarget | SshTarget | HttpTarget) -> str | None:
         """Why the target must not be changed by the agent, or None when it may be."""
         reason = self._reasons.get((target.environment, target.name))
