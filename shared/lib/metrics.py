@@ -58,3 +58,9 @@ NOTIFICATIONS = Counter(
     "retried (one per retry), failed, dropped (queue full) or error (could not be built).",
     ["channel", "event", "status"],
 )
+MCP_TOOL_CALLS = Histogram(
+    "orchestrator_mcp_tool_call_seconds",
+    "MCP tool calls by tool and outcome (ok, refused, error), with their duration.",
+    ["tool", "outcome"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 600),
+)
