@@ -23,6 +23,7 @@ class OrchestrateRequest(BaseModel):
     environment: str | None = Field(default=None, examples=["prod"])
     params: dict[str, Any] = Field(default_factory=dict)
     steps: list[PlannedOperation] | None = None
+    reason: str | None = Field(default=None, max_length=1000, examples=["deploy 1.4 is stuck"])
 
     @model_validator(mode="after")
     def _one_form(self) -> OrchestrateRequest:
@@ -71,6 +72,10 @@ class WorkflowView(BaseModel):
             approval_id=record.approval_id if record.status == "awaiting_approval" else None,
             error=record.error,
         )
+
+
+class WorkflowListItem(WorkflowView):
+    created_at: datetime
 
 
 class WorkflowDetail(WorkflowView):
