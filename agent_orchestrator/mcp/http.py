@@ -22,7 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent_orchestrator import __version__
 from agent_orchestrator.runtime import AgentRuntime
-from shared.lib.mcp.backend import BackendError, LocalBackend
+from shared.lib.mcp.backend import BackendError
+from shared.lib.mcp.local import LocalBackend
 from shared.lib.mcp.server import Context, build_server
 from shared.lib.principals import Principal, PrincipalDirectory, hash_api_key
 from shared.lib.settings import Settings
