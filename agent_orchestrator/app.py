@@ -9,12 +9,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_fastapi_instrumentator import Instrumentator
+from starlette.routing import Route
 
 from agent_orchestrator import __version__
 from agent_orchestrator.alerts.inbound import router as inbound_router
 from agent_orchestrator.alerts.routes import router as alerts_router
 from agent_orchestrator.approvals.routes import router as approvals_router
+from agent_orchestrator.catalog.routes import router as catalog_router
 from agent_orchestrator.chat.routes import router as chat_router
+from agent_orchestrator.mcp.http import MCP_PATH, McpRoute, mcp_endpoint
 from agent_orchestrator.runtime import start_runtime
 from agent_orchestrator.system.docs import describe_webhook_security, serve_docs
 from agent_orchestrator.system.errors import install_error_handlers
@@ -56,7 +59,10 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
             setattr(app.state, name, getattr(runtime, name))
         log.info("service started", extra={"embedded_db": database.embedded is not None})
         try:
-            yield
+            async with mcp_endpoint(runtime, settings) as endpoint:
+                app.state.mcp_endpoint = endpoint
+                yield
+                app.state.mcp_endpoint = None
         finally:
             await runtime.close()
             await database.close()
@@ -81,6 +87,11 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
     app.include_router(chat_router)
     app.include_router(alerts_router)
     app.include_router(inbound_router)
+    app.include_router(catalog_router)
+    # An ASGI app, not a FastAPI endpoint: the MCP transport answers with its own streams.
+    app.router.routes.append(
+        Route(MCP_PATH, McpRoute(), methods=["GET", "POST", "DELETE"], include_in_schema=False)
+    )
     # Added innermost first: the gate sees a request after the metrics middleware has started
     # timing it, and the access log (outermost) sees every answer, a crash's 500 included.
     app.add_middleware(RequestGate, settings=settings)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from agent_orchestrator import __version__
-from agent_orchestrator.cli_commands import approvals, workflows
+from agent_orchestrator.cli_commands import approvals, options, workflows
 
 if TYPE_CHECKING:
     from shared.lib.settings import Settings
@@ -95,6 +95,21 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=10,
     )
+
+
+@app.command()
+def mcp(url: options.Url = options.DEFAULT_URL, api_key: options.ApiKey = None) -> None:
+    """Serve MCP over stdio for a local host, as the principal whose key you give; the service
+    (--url) does the work and owns the database. A bad key exits 1 before serving."""
+    from agent_orchestrator.mcp.stdio import serve_stdio
+    from shared.lib.mcp.backend import BackendError
+
+    with options.connect(url, api_key) as client:
+        try:
+            asyncio.run(serve_stdio(client))
+        except BackendError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(code=options.EXIT_REFUSED) from None
 
 
 @db_app.command("init")

@@ -89,6 +89,20 @@ class AgentClient:
     def workflow(self, workflow_id: str) -> JsonObject:
         return self._object("GET", f"/workflows/{_segment(workflow_id)}")
 
+    def my_workflows(self, *, limit: int = 20) -> list[JsonObject]:
+        """GET /workflows: the caller's own most recent workflows."""
+        return self._list("GET", "/workflows", params={"limit": limit})
+
+    def me(self) -> JsonObject:
+        """GET /me: the principal this key belongs to, and where approvals are decided."""
+        return self._object("GET", "/me")
+
+    def catalog(self) -> JsonObject:
+        return self._object("GET", "/catalog")
+
+    def targets(self) -> list[JsonObject]:
+        return self._list("GET", "/targets")
+
     def start_workflow(self, body: JsonObject) -> JsonObject:
         """POST /orchestrate with plain text (`request`) or one structured operation."""
         return self._object("POST", "/orchestrate", json=body)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
 
 from agent_orchestrator.approvals.schemas import ApprovalView
 from agent_orchestrator.deps import (
@@ -21,6 +23,7 @@ from agent_orchestrator.workflows.schemas import (
     ResumeView,
     WorkflowDetail,
     WorkflowId,
+    WorkflowListItem,
     WorkflowView,
 )
 from shared.lib.workflows.models import WorkRequest
@@ -47,8 +50,23 @@ async def orchestrate(
         steps=steps,
         environment=body.environment,
         request_id=request.state.request_id,
+        reason=body.reason,
     )
     return WorkflowView.of(await engine.start(work))
+
+
+@router.get("/workflows", responses=responses(422))
+async def my_workflows(
+    principal: CurrentPrincipal,
+    workflows: Workflows,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[WorkflowListItem]:
+    """The caller's own most recent workflows, newest first."""
+    records = await workflows.for_requester(principal.name, limit=limit)
+    return [
+        WorkflowListItem(**WorkflowView.of(r).model_dump(), created_at=r.created_at)
+        for r in records
+    ]
 
 
 @router.get("/workflows/{workflow_id}", responses=responses(404))

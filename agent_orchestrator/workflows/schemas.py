@@ -66,6 +66,7 @@ class OrchestrateRequest(BaseModel):
     environment: SafeText | None = Field(default=None, max_length=64, examples=["prod"])
     params: Params = Field(default_factory=dict, description="Only with `operation`.")
     steps: list[PlannedOperation] | None = Field(default=None, min_length=1, max_length=MAX_STEPS)
+    reason: SafeText | None = Field(default=None, max_length=1000, examples=["deploy 1.4 is stuck"])
 
     @model_validator(mode="after")
     def _one_form(self) -> OrchestrateRequest:
@@ -118,6 +119,10 @@ class WorkflowView(BaseModel):
             approval_id=record.approval_id if record.status == "awaiting_approval" else None,
             error=record.error,
         )
+
+
+class WorkflowListItem(WorkflowView):
+    created_at: datetime
 
 
 class WorkflowDetail(WorkflowView):

@@ -64,3 +64,9 @@ AUTH_FAILURES = Counter(
     "by credential: api_key, webhook_token or metrics_token.",
     ["credential", "outcome"],
 )
+MCP_TOOL_CALLS = Histogram(
+    "orchestrator_mcp_tool_call_seconds",
+    "MCP tool calls by tool and outcome (ok, refused, error), with their duration.",
+    ["tool", "outcome"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 600),
+)

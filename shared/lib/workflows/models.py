@@ -7,9 +7,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.lib.planning.models import MAX_STEPS, PlannedOperation
+from shared.lib.principals import Principal
 from shared.lib.safe_input import SafeText
 
-RequestSource = Literal["api", "chat", "alert", "cli"]
+RequestSource = Literal["api", "chat", "alert", "cli", "mcp"]
 
 
 class WorkRequest(BaseModel):
@@ -24,3 +25,14 @@ class WorkRequest(BaseModel):
     environment: str | None = None
     alert: dict[str, Any] | None = None
     request_id: str | None = None
+    reason: str | None = Field(default=None, max_length=1000)
+    """Why the requester wants it, shown to approvers; never read by the planner."""
+
+
+# Roles that may read any principal's workflow; anyone else reads only their own.
+READ_ANY_ROLES = frozenset({"approver", "ops-lead", "admin"})
+
+
+def readable_by(principal: Principal, *, requester: str) -> bool:
+    """Whether `principal` may read a workflow that `requester` asked for."""
+    return principal.name == requester or principal.has_any(READ_ANY_ROLES)

@@ -120,6 +120,18 @@ class WorkflowStore:
             ).fetchall()
         return [WorkflowEvent(**row) for row in rows]
 
+    async def for_requester(self, requester: str, *, limit: int = 20) -> list[WorkflowRecord]:
+        """The requester's most recent workflows, newest first."""
+        async with self._pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT * FROM workflows WHERE requester = %s"
+                    " ORDER BY created_at DESC LIMIT %s",
+                    (requester, limit),
+                )
+            ).fetchall()
+        return [WorkflowRecord(**row) for row in rows]
+
     async def in_status(
         self, statuses: list[str], *, idle_s: float = 0.0, limit: int = 500
     ) -> list[str]:

@@ -1,0 +1,1 @@
+"""Routes for the catalog, the targets and the caller."""
