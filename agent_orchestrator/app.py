@@ -49,6 +49,7 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
             "decisions",
             "chat",
             "alerts",
+            "status",
         ):
             setattr(app.state, name, getattr(runtime, name))
         log.info("service started", extra={"embedded_db": database.embedded is not None})

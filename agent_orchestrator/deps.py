@@ -20,6 +20,7 @@ from shared.lib.db.pool import Pool as PgPool
 from shared.lib.execution.ledger import ExecutionLedger
 from shared.lib.principals import Principal
 from shared.lib.settings import Settings as AgentSettings
+from shared.lib.status.service import StatusService
 from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.store import WorkflowStore
 
@@ -83,6 +84,11 @@ def get_chat(request: Request) -> ChatService:
     return chat
 
 
+def get_status(request: Request) -> StatusService:
+    status_service: StatusService = request.app.state.status
+    return status_service
+
+
 def authenticate(request: Request) -> Principal:
     """API-key authentication: `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
     key = _presented_key(request)
@@ -124,3 +130,4 @@ Alerts = Annotated[AlertService, Depends(get_alerts)]
 AlertRecords = Annotated[AlertStore, Depends(get_alert_store)]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 Chat = Annotated[ChatService, Depends(get_chat)]
+Status = Annotated[StatusService, Depends(get_status)]

@@ -34,6 +34,8 @@ from shared.lib.planning.conversation import ConversationPlanner, OfflineConvers
 from shared.lib.planning.llm import LlmPlanner
 from shared.lib.risk.assessor import RiskAssessor
 from shared.lib.settings import Settings
+from shared.lib.status.models import SweepRecord
+from shared.lib.status.service import StatusService
 from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.locks import WorkflowLocks
 from shared.lib.workflows.store import WorkflowStore
@@ -67,6 +69,8 @@ class AgentRuntime:
     locks: WorkflowLocks
     executors: Mapping[str, Executor]
     notifications: NotificationDispatcher
+    status: StatusService
+    sweeps: SweepRecord
     sweeper: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
@@ -129,6 +133,19 @@ async def start_runtime(
         store=approvals, workflows=workflows, engine=engine, notifier=notifier
     )
     alert_records = AlertStore(database.pool)
+    sweeps = SweepRecord()
+    ssh = executors.get("ssh")
+    status = StatusService(
+        settings=settings,
+        pool=database.pool,
+        migrations=database.migrations,
+        targets=config.targets,
+        notifications=notifications,
+        sweeps=sweeps,
+        approvals=approvals,
+        workflows=workflows,
+        ssh_probe=ssh.probe if isinstance(ssh, SshExecutor) else None,
+    )
     runtime = AgentRuntime(
         config=config,
         approvals=approvals,
@@ -163,6 +180,8 @@ async def start_runtime(
         locks=locks,
         executors=executors,
         notifications=notifications,
+        status=status,
+        sweeps=sweeps,
     )
     runtime.sweeper = asyncio.create_task(_sweep(runtime, settings))
     return runtime
@@ -183,6 +202,8 @@ async def _sweep(runtime: AgentRuntime, settings: Settings) -> None:
     """Expire approvals past their TTL; now and then pick up threads whose driver died."""
     sweeps = 0
     while True:
+        runtime.sweeps.started()
+        error: str | None = None
         try:
             await runtime.decisions.expire_due()
             await runtime.decisions.count_pending()
@@ -190,7 +211,9 @@ async def _sweep(runtime: AgentRuntime, settings: Settings) -> None:
                 grace_s = settings.recovery_grace_s
                 await runtime.decisions.recover_decided(grace_s=grace_s)
                 await runtime.engine.recover_stalled(grace_s=grace_s)
-        except Exception:  # a failed sweep is retried next interval; the service stays up
+        except Exception as failure:  # retried next interval; the service stays up
             log.exception("sweep failed")
+            error = f"{type(failure).__name__}: {failure}"
+        runtime.sweeps.finished(error)
         sweeps += 1
         await asyncio.sleep(settings.sweep_interval_s)

@@ -134,3 +134,15 @@ class WorkflowStore:
                 )
             ).fetchall()
         return [row["id"] for row in rows]
+
+    async def active_counts(self) -> dict[str, int]:
+        """How many workflows are not finished yet, per status (planning, running, ...)."""
+        async with self._pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT status, count(*) AS n FROM workflows"
+                    " WHERE status <> ALL(%s) GROUP BY status",
+                    (sorted(TERMINAL_STATUSES),),
+                )
+            ).fetchall()
+        return {row["status"]: row["n"] for row in rows}
