@@ -15,6 +15,7 @@ from agent_orchestrator import __version__
 from agent_orchestrator.alerts.routes import router as alerts_router
 from agent_orchestrator.approvals.routes import router as approvals_router
 from agent_orchestrator.chat.routes import router as chat_router
+from agent_orchestrator.gateway.routes import router as gateway_router
 from agent_orchestrator.runtime import start_runtime
 from agent_orchestrator.system.middleware import RequestIdMiddleware
 from agent_orchestrator.system.routes import router as system_router
@@ -75,6 +76,7 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
     app.include_router(approvals_router)
     app.include_router(chat_router)
     app.include_router(alerts_router)
+    app.include_router(gateway_router)
     _instrument(app)
     return app
 

@@ -69,16 +69,20 @@ async def request_approval(
     assessment = RiskAssessment.model_validate(state["assessment"])
     requirement = ctx.approval_rules.requirement(assessment.tier)
     approval_id = uuid.uuid5(APPROVAL_NAMESPACE, f"{workflow_id}:{round_}:{planned.hash}")
+    request = WorkRequest.model_validate(state["request"])
+    context = {**await _decision_context(ctx, planned), "plan_authors": _plan_authors(state)}
+    if request.context:
+        context["request_context"] = request.context  # what the caller said, for the approver
     record, created = await ctx.approvals.create(
         approval_id=approval_id,
         workflow_id=workflow_id,
         risk_level=assessment.tier.value,
         required_approvals=requirement.approvals,
         allowed_roles=sorted(requirement.roles),
-        requester=WorkRequest.model_validate(state["request"]).requester,
+        requester=request.requester,
         plan=planned,
         assessment=state["assessment"] or {},
-        context={**await _decision_context(ctx, planned), "plan_authors": _plan_authors(state)},
+        context=context,
         ttl_s=requirement.ttl_s,
         timeout_outcome=requirement.on_timeout,
         round_=round_,

@@ -12,6 +12,7 @@ the context points its `on_status` hook at `status_changed`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,9 @@ Graph = CompiledStateGraph[Any, Any, Any, Any]
 
 _SKIP = object()
 _PAUSED = object()  # at its gate already: report the pause again, run nothing
+
+# A workflow in these statuses moves on by itself; any other waits for a person or is over.
+MOVING_STATUSES = frozenset({"planning", "running"})
 
 # How long a resume waits for the thread's lock before leaving the thread to recovery.
 RESUME_LOCK_WAIT_S = 30.0
@@ -67,6 +71,7 @@ class WorkflowEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._milestones: dict[str, asyncio.Event] = {}
         self._on_pause: PauseHandler = _ignore_pause
+        self._settled: dict[str, asyncio.Event] = {}
 
     def on_pause(self, handler: PauseHandler) -> None:
         """Who hears of a durable pause: it marks the workflow `awaiting_approval` and answers
@@ -94,6 +99,18 @@ class WorkflowEngine:
         finally:
             reached.cancel()
             self._milestones.pop(workflow_id, None)
+        return await self._workflows.get(workflow_id)
+
+    async def wait_settled(self, workflow_id: str, *, timeout_s: float) -> WorkflowRecord:
+        """The workflow once it waits for a person or has finished (driven by this process),
+        or as it stands at the deadline."""
+        settled = self._settled.setdefault(workflow_id, asyncio.Event())
+        try:
+            if (await self._workflows.get(workflow_id)).status in MOVING_STATUSES:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(settled.wait(), timeout=timeout_s)
+        finally:
+            self._settled.pop(workflow_id, None)
         return await self._workflows.get(workflow_id)
 
     def answer_gate(self, *, workflow_id: str, decision: dict[str, Any], approval_id: str) -> None:
@@ -231,6 +248,9 @@ class WorkflowEngine:
         milestone = self._milestones.get(workflow_id)
         if milestone is not None:
             milestone.set()
+        settled = self._settled.get(workflow_id)
+        if settled is not None and status not in MOVING_STATUSES:
+            settled.set()
         if status in TERMINAL_STATUSES:
             WORKFLOWS.labels(status=status).inc()
             record = await self._workflows.get(workflow_id)

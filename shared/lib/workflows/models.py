@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.lib.planning.models import PlannedOperation
 
-RequestSource = Literal["api", "chat", "alert", "cli"]
+RequestSource = Literal["api", "chat", "alert", "cli", "gateway"]
 
 
 class WorkRequest(BaseModel):
@@ -23,3 +23,6 @@ class WorkRequest(BaseModel):
     environment: str | None = None
     alert: dict[str, Any] | None = None
     request_id: str | None = None
+    context: dict[str, Any] | None = None
+    """What the caller says around the request (the gateway's `context`): shown to the
+    planner as data and to the approver beside the plan; never decides anything itself."""
