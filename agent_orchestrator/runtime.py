@@ -24,14 +24,11 @@ from shared.lib.db.database import Database
 from shared.lib.execution.ledger import ExecutionLedger
 from shared.lib.execution.protocol import Executor
 from shared.lib.execution.runner import OperationRunner
-from shared.lib.executors.docker import DockerExecutor
-from shared.lib.executors.fake import FakeExecutor
-from shared.lib.executors.http import HttpExecutor
+from shared.lib.executors.defaults import default_executors
 from shared.lib.executors.ssh import SshExecutor
 from shared.lib.notifications.dispatcher import NotificationDispatcher
 from shared.lib.notifications.service import Notifier
-from shared.lib.planning.conversation import ConversationPlanner, OfflineConversationPlanner
-from shared.lib.planning.llm import LlmPlanner
+from shared.lib.planning.factory import conversation_planner
 from shared.lib.risk.assessor import RiskAssessor
 from shared.lib.settings import Settings
 from shared.lib.status.models import SweepRecord
@@ -44,13 +41,6 @@ log = logging.getLogger(__name__)
 
 # Recovery looks for stalled threads less often than expiry runs; it reads more.
 RECOVERY_EVERY_N_SWEEPS = 6
-
-
-def default_executors(settings: Settings) -> dict[str, Executor]:
-    if settings.dry_run:
-        log.warning("dry run: operations go to in-memory executors; nothing real is touched")
-        return {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
-    return {"docker": DockerExecutor(), "ssh": SshExecutor(), "http": HttpExecutor()}
 
 
 @dataclass
@@ -187,17 +177,6 @@ async def start_runtime(
     return runtime
 
 
-def conversation_planner(settings: Settings, config: AgentConfig) -> ConversationPlanner:
-    """The LLM planner when an endpoint is configured, else the offline one (its fallback)."""
-    offline = OfflineConversationPlanner(catalog=config.catalog, resolver=config.targets)
-    if not settings.llm_configured:
-        return offline
-    log.info("planning with an LLM", extra={"model": settings.llm_model})
-    return LlmPlanner.from_settings(
-        settings, catalog=config.catalog, resolver=config.targets, fallback=offline
-    )
-
-
 async def _sweep(runtime: AgentRuntime, settings: Settings) -> None:
     """Expire approvals past their TTL; now and then pick up threads whose driver died."""
     sweeps = 0
@@ -217,3 +196,6 @@ async def _sweep(runtime: AgentRuntime, settings: Settings) -> None:
         runtime.sweeps.finished(error)
         sweeps += 1
         await asyncio.sleep(settings.sweep_interval_s)
+
+
+__all__ = ["AgentRuntime", "conversation_planner", "default_executors", "start_runtime"]

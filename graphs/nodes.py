@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from graphs.context import WorkflowContext
+from graphs.inbox import gate_decision, gate_interrupt
 from graphs.state import WorkflowState
 from graphs.verification import verify_results
 from shared.lib.approvals.models import GateDecision
@@ -97,10 +98,8 @@ async def request_approval(
 
 def gate(state: WorkflowState) -> dict[str, Any]:
     """The pause. Resumed with a GateDecision by /approve, /reject, the sweeper or a withdrawal."""
-    decision = interrupt(
-        {"approval_id": state.get("approval_id"), "workflow_id": state["workflow_id"]},
-        response_schema=GateDecision,
-    )
+    answer = interrupt(gate_interrupt(dict(state)))
+    decision = gate_decision(answer, approval_id=str(state.get("approval_id")))
     return {"decision": decision.model_dump(mode="json")}
 
 

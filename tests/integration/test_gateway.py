@@ -71,9 +71,9 @@ def test_a_read_only_intent_answers_with_the_containers_output(api: TestClient) 
     body = reply.json()
     assert body["overall_status"] == "COMPLETED_SUCCESS", body
     assert body["request_id"] == reply.headers["X-Request-ID"]
-    assert body["timestamp_processed_utc"].endswith("Z") or "+00:00" in body[
-        "timestamp_processed_utc"
-    ]
+    assert (
+        body["timestamp_processed_utc"].endswith("Z") or "+00:00" in body["timestamp_processed_utc"]
+    )
     assert body["execution_result"]["status"] == "SUCCESS"
     assert GREETING in body["execution_result"]["stdout"]
     assert "/logs" in body["execution_details"]["command"]

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.lib.planning.models import PlannedOperation
 
-RequestSource = Literal["api", "chat", "alert", "cli", "gateway"]
+RequestSource = Literal["api", "chat", "alert", "cli", "gateway", "langgraph"]
 
 
 class WorkRequest(BaseModel):

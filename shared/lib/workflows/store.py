@@ -128,6 +128,8 @@ class WorkflowStore:
             rows = await (
                 await conn.execute(
                     "SELECT id FROM workflows WHERE status = ANY(%s)"
+                    # LangGraph Server drives its own threads; their checkpoints are not ours.
+                    " AND source <> 'langgraph'"
                     " AND updated_at < now() - make_interval(secs => %s)"
                     " ORDER BY updated_at LIMIT %s",
                     (statuses, idle_s, limit),
