@@ -17,6 +17,7 @@ from agent_orchestrator.alerts.routes import router as alerts_router
 from agent_orchestrator.approvals.routes import router as approvals_router
 from agent_orchestrator.catalog.routes import router as catalog_router
 from agent_orchestrator.chat.routes import router as chat_router
+from agent_orchestrator.gateway.routes import router as gateway_router
 from agent_orchestrator.mcp.http import MCP_PATH, McpRoute, mcp_endpoint
 from agent_orchestrator.runtime import start_runtime
 from agent_orchestrator.system.docs import describe_webhook_security, serve_docs
@@ -55,6 +56,7 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
             "chat",
             "alerts",
             "inbound",
+            "status",
         ):
             setattr(app.state, name, getattr(runtime, name))
         log.info("service started", extra={"embedded_db": database.embedded is not None})
@@ -95,6 +97,7 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
     # Added innermost first: the gate sees a request after the metrics middleware has started
     # timing it, and the access log (outermost) sees every answer, a crash's 500 included.
     app.add_middleware(RequestGate, settings=settings)
+    app.include_router(gateway_router)
     _instrument(app)
     app.add_middleware(AccessLogMiddleware)
     return app

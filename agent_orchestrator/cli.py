@@ -11,6 +11,8 @@ import typer
 
 from agent_orchestrator import __version__
 from agent_orchestrator.cli_commands import approvals, options, workflows
+from agent_orchestrator.cli_commands.options import DEFAULT_URL, ApiKey, AsJson, Url
+from agent_orchestrator.cli_commands.status import show_status
 
 if TYPE_CHECKING:
     from shared.lib.settings import Settings
@@ -37,6 +39,15 @@ def _settings() -> Settings:
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
+
+
+@app.command("status")
+def status(as_json: AsJson = False, url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
+    """What the service can reach: database, hosts, model, receivers, sweepers (GET /status).
+
+    Exits 0 when every component is up or unconfigured, 1 when one is down."""
+    if not show_status(as_json=as_json, url=url, api_key=api_key):
+        raise typer.Exit(code=1)
 
 
 @app.command()

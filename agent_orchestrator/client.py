@@ -107,6 +107,10 @@ class AgentClient:
         """POST /orchestrate with plain text (`request`) or one structured operation."""
         return self._object("POST", "/orchestrate", json=body)
 
+    def status(self) -> JsonObject:
+        """GET /status: every component's state, latency and last error."""
+        return self._object("GET", "/status")
+
     def _object(self, method: str, path: str, **kwargs: Any) -> JsonObject:
         reply = self._request(method, path, **kwargs)
         if not isinstance(reply, dict):

@@ -23,6 +23,7 @@ from shared.lib.db.pool import Pool as PgPool
 from shared.lib.execution.ledger import ExecutionLedger
 from shared.lib.principals import MISSING_KEY, UNKNOWN_KEY, Principal, presented_key
 from shared.lib.settings import Settings as AgentSettings
+from shared.lib.status.service import StatusService
 from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.store import WorkflowStore
 
@@ -91,6 +92,11 @@ def get_chat(request: Request) -> ChatService:
     return chat
 
 
+def get_status(request: Request) -> StatusService:
+    status_service: StatusService = request.app.state.status
+    return status_service
+
+
 _bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token.")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
 
@@ -135,3 +141,4 @@ Inbound = Annotated[InboundService, Depends(get_inbound)]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 Chat = Annotated[ChatService, Depends(get_chat)]
 Catalog = Annotated[OperationCatalog, Depends(get_catalog)]
+Status = Annotated[StatusService, Depends(get_status)]

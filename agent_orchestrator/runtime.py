@@ -28,16 +28,15 @@ from shared.lib.db.database import Database
 from shared.lib.execution.ledger import ExecutionLedger
 from shared.lib.execution.protocol import Executor
 from shared.lib.execution.runner import OperationRunner
-from shared.lib.executors.docker import DockerExecutor
-from shared.lib.executors.fake import FakeExecutor
-from shared.lib.executors.http import HttpExecutor
+from shared.lib.executors.defaults import default_executors
 from shared.lib.executors.ssh import SshExecutor
 from shared.lib.notifications.dispatcher import NotificationDispatcher
 from shared.lib.notifications.service import Notifier
-from shared.lib.planning.conversation import ConversationPlanner, OfflineConversationPlanner
-from shared.lib.planning.llm import LlmPlanner
+from shared.lib.planning.factory import conversation_planner
 from shared.lib.risk.assessor import RiskAssessor
 from shared.lib.settings import Settings
+from shared.lib.status.models import SweepRecord
+from shared.lib.status.service import StatusService
 from shared.lib.trackers.build import build_tracker
 from shared.lib.trackers.service import TrackerService
 from shared.lib.trackers.store import TrackerStore
@@ -49,13 +48,6 @@ log = logging.getLogger(__name__)
 
 # Recovery looks for stalled threads less often than expiry runs; it reads more.
 RECOVERY_EVERY_N_SWEEPS = 6
-
-
-def default_executors(settings: Settings) -> dict[str, Executor]:
-    if settings.dry_run:
-        log.warning("dry run: operations go to in-memory executors; nothing real is touched")
-        return {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
-    return {"docker": DockerExecutor(), "ssh": SshExecutor(), "http": HttpExecutor()}
 
 
 @dataclass
@@ -75,6 +67,8 @@ class AgentRuntime:
     executors: Mapping[str, Executor]
     notifications: NotificationDispatcher
     inbound: InboundService
+    status: StatusService
+    sweeps: SweepRecord
     trackers: TrackerService | None = None
     sweeper: asyncio.Task[None] | None = None
 
@@ -164,6 +158,19 @@ async def start_runtime(
         ),
         incidents=trackers,
     )
+    sweeps = SweepRecord()
+    ssh = executors.get("ssh")
+    status = StatusService(
+        settings=settings,
+        pool=database.pool,
+        migrations=database.migrations,
+        targets=config.targets,
+        notifications=notifications,
+        sweeps=sweeps,
+        approvals=approvals,
+        workflows=workflows,
+        ssh_probe=ssh.probe if isinstance(ssh, SshExecutor) else None,
+    )
     runtime = AgentRuntime(
         config=config,
         approvals=approvals,
@@ -199,6 +206,8 @@ async def start_runtime(
             resolver=config.targets,
         ),
         trackers=trackers,
+        status=status,
+        sweeps=sweeps,
     )
     if trackers is not None:
         await trackers.start()
@@ -227,26 +236,12 @@ def _tracker_service(
     )
 
 
-def conversation_planner(settings: Settings, config: AgentConfig) -> ConversationPlanner:
-    """The LLM planner when an endpoint is configured, else the offline one (its fallback)."""
-    offline = OfflineConversationPlanner(
-        catalog=config.catalog,
-        resolver=config.targets,
-        vocabulary=config.vocabulary,
-        commands=config.commands,
-    )
-    if not settings.llm_configured:
-        return offline
-    log.info("planning with an LLM", extra={"model": settings.llm_model})
-    return LlmPlanner.from_settings(
-        settings, catalog=config.catalog, resolver=config.targets, fallback=offline
-    )
-
-
 async def _sweep(runtime: AgentRuntime, settings: Settings) -> None:
     """Expire approvals past their TTL; now and then pick up threads whose driver died."""
     sweeps = 0
     while True:
+        runtime.sweeps.started()
+        error: str | None = None
         try:
             await runtime.decisions.expire_due()
             await runtime.decisions.count_pending()
@@ -254,7 +249,12 @@ async def _sweep(runtime: AgentRuntime, settings: Settings) -> None:
                 grace_s = settings.recovery_grace_s
                 await runtime.decisions.recover_decided(grace_s=grace_s)
                 await runtime.engine.recover_stalled(grace_s=grace_s)
-        except Exception:  # a failed sweep is retried next interval; the service stays up
+        except Exception as failure:  # retried next interval; the service stays up
             log.exception("sweep failed")
+            error = f"{type(failure).__name__}: {failure}"
+        runtime.sweeps.finished(error)
         sweeps += 1
         await asyncio.sleep(settings.sweep_interval_s)
+
+
+__all__ = ["AgentRuntime", "conversation_planner", "default_executors", "start_runtime"]

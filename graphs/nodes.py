@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from graphs.context import WorkflowContext
+from graphs.inbox import gate_decision, gate_interrupt
 from graphs.state import WorkflowState
 from graphs.steps import execute_step
 from graphs.verification import verify_results
@@ -70,21 +71,27 @@ async def request_approval(
     assessment = RiskAssessment.model_validate(state["assessment"])
     requirement = ctx.approval_rules.requirement(assessment.tier)
     approval_id = uuid.uuid5(APPROVAL_NAMESPACE, f"{workflow_id}:{round_}:{planned.hash}")
+    request = WorkRequest.model_validate(state["request"])
+    context = {
+        **await _decision_context(ctx, planned),
+        "plan_authors": _plan_authors(state),
+        "evidence": state.get("evidence", []),
+        "request_flags": [flag.model_dump(mode="json") for flag in planned.flags],
+    }
+    if request.reason:
+        context["request_reason"] = request.reason  # the requester's why, for the approver
+    if request.context:
+        context["request_context"] = request.context  # what the caller said, for the approver
     record, created = await ctx.approvals.create(
         approval_id=approval_id,
         workflow_id=workflow_id,
         risk_level=assessment.tier.value,
         required_approvals=requirement.approvals,
         allowed_roles=sorted(requirement.roles),
-        requester=WorkRequest.model_validate(state["request"]).requester,
+        requester=request.requester,
         plan=planned,
         assessment=state["assessment"] or {},
-        context={
-            **await _decision_context(ctx, planned),
-            "plan_authors": _plan_authors(state),
-            "evidence": state.get("evidence", []),
-            "request_flags": [flag.model_dump(mode="json") for flag in planned.flags],
-        },
+        context=context,
         ttl_s=requirement.ttl_s,
         timeout_outcome=requirement.on_timeout,
         round_=round_,
@@ -99,10 +106,8 @@ async def request_approval(
 
 def gate(state: WorkflowState) -> dict[str, Any]:
     """The pause. Resumed with a GateDecision by /approve, /reject, the sweeper or a withdrawal."""
-    decision = interrupt(
-        {"approval_id": state.get("approval_id"), "workflow_id": state["workflow_id"]},
-        response_schema=GateDecision,
-    )
+    answer = interrupt(gate_interrupt(dict(state)))
+    decision = gate_decision(answer, approval_id=str(state.get("approval_id")))
     return {"decision": decision.model_dump(mode="json")}
 
 

@@ -1,10 +1,12 @@
 """The graph factory: intake -> plan -> assess_risk -> [investigate -> request_approval -> gate]
 -> execute -> verify -> report. Built without a checkpointer, so the service
-(AsyncPostgresSaver) and LangGraph Server (langgraph.json) can each compile it their own way."""
+(AsyncPostgresSaver) and LangGraph Server (langgraph.json -> graphs/server.py:make_graph)
+compile it their own way."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 
@@ -30,18 +32,31 @@ def after_gate(state: WorkflowState) -> Literal["execute", "apply_edit", "report
     return "report"
 
 
-def build_graph() -> StateGraph[WorkflowState, WorkflowContext]:
-    graph = StateGraph(WorkflowState, context_schema=WorkflowContext)
-    graph.add_node("intake", nodes.intake)
-    graph.add_node("plan", nodes.plan)
-    graph.add_node("assess_risk", nodes.assess_risk)
-    graph.add_node("investigate", evidence.investigate)
-    graph.add_node("request_approval", nodes.request_approval)
-    graph.add_node("gate", nodes.gate)
-    graph.add_node("apply_edit", nodes.apply_edit)
-    graph.add_node("execute", nodes.execute)
-    graph.add_node("verify", nodes.verify)
-    graph.add_node("report", nodes.report)
+Node = Callable[..., Any]
+Binder = Callable[[str, Node], Node]
+
+
+def build_graph(bind: Binder | None = None) -> StateGraph[WorkflowState, Any]:
+    """The graph; `bind` wraps each node (LangGraph Server binds them to a process-wide
+    context, see graphs/server.py), and then the graph takes no runtime context."""
+    graph: StateGraph[WorkflowState, Any] = (
+        StateGraph(WorkflowState)
+        if bind is not None
+        else StateGraph(WorkflowState, context_schema=WorkflowContext)
+    )
+    for name, node in (
+        ("intake", nodes.intake),
+        ("plan", nodes.plan),
+        ("assess_risk", nodes.assess_risk),
+        ("investigate", evidence.investigate),
+        ("request_approval", nodes.request_approval),
+        ("gate", nodes.gate),
+        ("apply_edit", nodes.apply_edit),
+        ("execute", nodes.execute),
+        ("verify", nodes.verify),
+        ("report", nodes.report),
+    ):
+        graph.add_node(name, bind(name, node) if bind is not None else node)
     graph.add_edge(START, "intake")
     graph.add_edge("intake", "plan")
     graph.add_conditional_edges("plan", after_plan)
@@ -54,8 +69,3 @@ def build_graph() -> StateGraph[WorkflowState, WorkflowContext]:
     graph.add_edge("verify", "report")
     graph.add_edge("report", END)
     return graph
-
-
-# LangGraph Server / Studio entry point (see langgraph.json): compiled without a checkpointer;
-# the server supplies its own persistence. The runtime context must be provided per run.
-graph = build_graph().compile()

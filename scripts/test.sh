@@ -5,6 +5,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/bootstrap.sh"
 "$ROOT/scripts/provision-testbed.sh"
+# LangGraph Server (`langgraph dev`) for its test, in a virtualenv of its own (see pyproject.toml).
+UV_PROJECT_ENVIRONMENT="$ROOT/.venv-langgraph" "$ROOT/.cache/bootstrap/bin/uv" sync \
+    --project "$ROOT" --frozen --quiet --no-default-groups --group langgraph-server
 cd "$ROOT"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

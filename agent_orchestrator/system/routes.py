@@ -1,4 +1,5 @@
-"""Liveness and readiness: /health says the process runs, /ready that it can do work."""
+"""Liveness, readiness and status: /health says the process runs, /ready that it can do work,
+/status what it can reach (each dependency probed, bounded, at once)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
 from agent_orchestrator import __version__
-from agent_orchestrator.deps import Db
+from agent_orchestrator.deps import CurrentPrincipal, Db, Status
+from agent_orchestrator.system.errors import AUTHENTICATED, responses
 from shared.lib.db.database import schema_is_current
+from shared.lib.status.models import StatusReport
 
 router = APIRouter(tags=["system"])
 log = logging.getLogger(__name__)
@@ -50,3 +53,12 @@ async def ready(database: Db, response: Response) -> Readiness:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return Readiness(status="unavailable", database="ok", migrations="pending")
     return Readiness(status="ready", database="ok", migrations="current")
+
+
+@router.get("/status", responses=responses(*AUTHENTICATED))
+async def status_report(principal: CurrentPrincipal, checks: Status) -> StatusReport:
+    """Every component with its state (up, down, unconfigured), latency and last error.
+
+    Always 200 when authenticated: a component that is down is data, not a failure of this
+    endpoint. Each probe is bounded and all run at once, so the answer comes within ~2 s."""
+    return await checks.report()

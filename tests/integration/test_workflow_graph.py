@@ -94,7 +94,11 @@ async def test_a_gated_request_pauses_at_the_gate_with_its_approval_id(
 
     [approval] = await world.approvals.for_workflow(start["workflow_id"])
     [pending] = paused["__interrupt__"]
-    assert pending.value == {"approval_id": str(approval.id), "workflow_id": start["workflow_id"]}
+    assert (pending.value["approval_id"], pending.value["workflow_id"]) == (
+        str(approval.id),
+        start["workflow_id"],
+    )
+    assert pending.value["action_request"]["action"] == "approve_plan"  # the Agent Inbox's shape
     snapshot = await graph.aget_state(_thread(start))
     assert snapshot.next == ("gate",)
     assert [i.value["approval_id"] for i in snapshot.interrupts] == [str(approval.id)]

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 
@@ -43,6 +44,16 @@ class AttemptOutcome:
     detail: str
 
 
+@dataclass(frozen=True)
+class LastDelivery:
+    """What happened to the latest delivery to one receiver (shown by GET /status)."""
+
+    delivered: bool
+    detail: str
+    event: str
+    at: datetime
+
+
 class NotificationDispatcher:
     """Owns the queue, the workers and the HTTP client; `start` and `aclose` bound its life."""
 
@@ -55,10 +66,23 @@ class NotificationDispatcher:
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=config.delivery.queue_size)
         self._workers: list[asyncio.Task[None]] = []
         self._client: httpx.AsyncClient | None = None
+        self._last: dict[str, LastDelivery] = {}
 
     @property
     def config(self) -> NotificationsConfig:
         return self._config
+
+    def last_deliveries(self) -> dict[str, LastDelivery]:
+        """The latest delivery outcome per receiver name; receivers not tried yet are absent."""
+        return dict(self._last)
+
+    def _remember(self, delivery: Delivery, *, delivered: bool, detail: str) -> None:
+        self._last[delivery.receiver.name] = LastDelivery(
+            delivered=delivered,
+            detail=detail,
+            event=delivery.notification.event.value,
+            at=datetime.now(UTC),
+        )
 
     async def start(self) -> None:
         """Start the workers; with no receivers there is nothing to start."""
@@ -80,11 +104,13 @@ class NotificationDispatcher:
         for receiver in self._config.receivers:
             if not receiver.accepts(notification.event):
                 continue
+            delivery = Delivery(receiver, notification)
             try:
-                self._queue.put_nowait(Delivery(receiver, notification))
+                self._queue.put_nowait(delivery)
                 queued += 1
             except asyncio.QueueFull:
                 _count(receiver, notification, "dropped")
+                self._remember(delivery, delivered=False, detail="dropped: the queue was full")
                 log.warning(
                     "notification dropped: the delivery queue is full",
                     extra=_fields(receiver, notification, queue_size=self._policy.queue_size),
@@ -120,6 +146,7 @@ class NotificationDispatcher:
             outcome = await self._attempt(receiver, notification, body)
             if outcome.delivered:
                 _count(receiver, notification, "delivered")
+                self._remember(delivery, delivered=True, detail=outcome.detail)
                 log.info(
                     "notification delivered", extra=_fields(receiver, notification, attempt=attempt)
                 )
@@ -136,6 +163,9 @@ class NotificationDispatcher:
             )
             await asyncio.sleep(delay)
         _count(receiver, notification, "failed")
+        self._remember(
+            delivery, delivered=False, detail=f"failed after {attempt} attempts: {outcome.detail}"
+        )
         log.warning(
             "notification delivery failed",
             extra=_fields(receiver, notification, attempts=attempt, error=outcome.detail),

@@ -83,6 +83,30 @@ class TargetResolver:
             if environment in (None, env)
         ]
 
+    def docker_hosts(self) -> list[tuple[str, str, str]]:
+        """(environment, host name, engine URL) for every configured Docker host."""
+        return [
+            (env_name, name, host.url)
+            for env_name, environment in sorted(self._config.environments.items())
+            for name, host in sorted(environment.docker_hosts.items())
+        ]
+
+    def ssh_hosts(self) -> list[SshTarget]:
+        """Every configured SSH host as a target named after the host (status probes)."""
+        return [
+            SshTarget(
+                name=name,
+                environment=env_name,
+                host=host.host,
+                port=host.port,
+                user=host.user,
+                key_path=self._local_path(host.key_path),
+                known_hosts=self._local_path(host.known_hosts),
+            )
+            for env_name, environment in sorted(self._config.environments.items())
+            for name, host in sorted(environment.ssh_hosts.items())
+        ]
+
     def resolve(self, name: str, environment: str | None = None) -> ConcreteTarget:
         """The target called `name`; the environment may be left out when the name is unique."""
         if environment is not None:

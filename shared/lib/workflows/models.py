@@ -10,7 +10,7 @@ from shared.lib.planning.models import MAX_STEPS, PlannedOperation
 from shared.lib.principals import Principal
 from shared.lib.safe_input import SafeText
 
-RequestSource = Literal["api", "chat", "alert", "cli", "mcp"]
+RequestSource = Literal["api", "chat", "alert", "cli", "mcp", "gateway", "langgraph"]
 
 
 class WorkRequest(BaseModel):
@@ -27,6 +27,9 @@ class WorkRequest(BaseModel):
     request_id: str | None = None
     reason: str | None = Field(default=None, max_length=1000)
     """Why the requester wants it, shown to approvers; never read by the planner."""
+    context: dict[str, Any] | None = None
+    """What the caller says around the request (the gateway's `context`): shown to the
+    planner as data and to the approver beside the plan; never decides anything itself."""
 
 
 # Roles that may read any principal's workflow; anyone else reads only their own.

@@ -140,9 +140,23 @@ class WorkflowStore:
             rows = await (
                 await conn.execute(
                     "SELECT id FROM workflows WHERE status = ANY(%s)"
+                    # LangGraph Server drives its own threads; their checkpoints are not ours.
+                    " AND source <> 'langgraph'"
                     " AND updated_at < now() - make_interval(secs => %s)"
                     " ORDER BY updated_at LIMIT %s",
                     (statuses, idle_s, limit),
                 )
             ).fetchall()
         return [row["id"] for row in rows]
+
+    async def active_counts(self) -> dict[str, int]:
+        """How many workflows are not finished yet, per status (planning, running, ...)."""
+        async with self._pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT status, count(*) AS n FROM workflows"
+                    " WHERE status <> ALL(%s) GROUP BY status",
+                    (sorted(TERMINAL_STATUSES),),
+                )
+            ).fetchall()
+        return {row["status"]: row["n"] for row in rows}

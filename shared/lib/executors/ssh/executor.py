@@ -106,6 +106,16 @@ class SshExecutor:
         async with self._global:
             return await self._execute(call, target, command, invocation, started)
 
+    async def probe(self, target: SshTarget) -> str:
+        """Check out the host's pooled connection (connecting when none is open) and give it
+        back: the server's version string; raises `Unreachable` with the reason."""
+        slot = self._pool.slot(target)
+        pooled = await self._pool.checkout(slot, target)
+        try:
+            return str(pooled.conn.get_extra_info("server_version") or "ssh")
+        finally:
+            self._pool.release(pooled)
+
     async def fan_out(
         self, calls: Sequence[OperationCall], limit: int | None = None
     ) -> list[ExecutionResult]:

@@ -1,0 +1,1 @@
+"""POST /execute-docker-command: the AI Command Gateway's compatibility route."""

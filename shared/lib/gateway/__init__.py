@@ -1,0 +1,1 @@
+"""The seeds' AI Command Gateway API, on the agent's own workflow, funnel and gate."""

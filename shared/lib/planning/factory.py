@@ -1,0 +1,28 @@
+"""The planner a process plans with: the LLM one when an endpoint is configured."""
+
+from __future__ import annotations
+
+import logging
+
+from shared.lib.config import AgentConfig
+from shared.lib.planning.conversation import ConversationPlanner, OfflineConversationPlanner
+from shared.lib.planning.llm import LlmPlanner
+from shared.lib.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def conversation_planner(settings: Settings, config: AgentConfig) -> ConversationPlanner:
+    """The LLM planner when an endpoint is configured, else the offline one (its fallback)."""
+    offline = OfflineConversationPlanner(
+        catalog=config.catalog,
+        resolver=config.targets,
+        vocabulary=config.vocabulary,
+        commands=config.commands,
+    )
+    if not settings.llm_configured:
+        return offline
+    log.info("planning with an LLM", extra={"model": settings.llm_model})
+    return LlmPlanner.from_settings(
+        settings, catalog=config.catalog, resolver=config.targets, fallback=offline
+    )

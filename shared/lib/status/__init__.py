@@ -1,0 +1,1 @@
+"""What the agent can reach right now: database, hosts, model, receivers, sweepers."""
