@@ -32,6 +32,7 @@ def service_process(
     environments_file: Path,
     dry_run: bool,
     sweep_interval_s: float = 0.5,
+    recovery_grace_s: float | None = None,
 ) -> ServiceProcess:
     """A `serve` process of its own (data dir, log file, port) on the shared database; call
     `start()` to run it."""
@@ -46,6 +47,8 @@ def service_process(
         "AGENT_REPLICA_ID": replica_id,
         "AGENT_DRY_RUN": "true" if dry_run else "false",
     }
+    if recovery_grace_s is not None:
+        env["AGENT_RECOVERY_GRACE_S"] = str(recovery_grace_s)
     return ServiceProcess(env=env, log_path=tmp_path / f"{replica_id}.log")
 
 
@@ -122,11 +125,11 @@ def container_events(
     client: docker.DockerClient, *, names: Iterable[str], since: datetime, action: str
 ) -> list[dict[str, Any]]:
     """The engine's events of one action on these containers from `since` up to now."""
-    # The engine takes fractional seconds (the SDK's types say int): now, not the second before.
-    until = cast(int, f"{time.time():.6f}")
+    # The engine takes fractional seconds (the SDK's types say int, and it floors a datetime to
+    # the second, which would let in the events of the second before `since`).
     stream = client.events(
-        since=since,
-        until=until,
+        since=cast(int, f"{since.timestamp():.6f}"),
+        until=cast(int, f"{time.time():.6f}"),
         filters={"type": "container", "container": sorted(names), "event": action},
         decode=True,
     )

@@ -20,7 +20,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command
+from langgraph.types import Command, StateSnapshot
 
 from shared.lib.metrics import WORKFLOW_DURATION, WORKFLOWS
 from shared.lib.notifications.service import Notifier
@@ -128,7 +128,7 @@ class WorkflowEngine:
         snapshot = await self._graph.aget_state(
             _run_config(workflow_id, request_id=None, approval_id=None)
         )
-        if snapshot.values and not snapshot.next:
+        if snapshot.values and not _unfinished(snapshot):
             return f"already {record.status}"
         self._spawn(self._drive(workflow_id, None))
         return "resuming"
@@ -215,7 +215,7 @@ class WorkflowEngine:
             pending = [i.value.get("approval_id") for i in snapshot.interrupts]
             if approval_id in pending:
                 return graph_input
-            if snapshot.next and not snapshot.interrupts:
+            if _unfinished(snapshot) and not snapshot.interrupts:
                 # The process died before the gate's pause was checkpointed: run on to the
                 # pause; reaching it answers the settled approval (see on_pause).
                 log.warning(
@@ -237,7 +237,15 @@ class WorkflowEngine:
             # Paused, but whoever paused it may have died before saying so (recovery, /resume).
             return _PAUSED if graph_input is None else _SKIP
         if snapshot.values:
-            return None if snapshot.next and graph_input is None else _SKIP
+            if graph_input is not None:
+                return _SKIP
+            if _unfinished(snapshot):
+                return None
+            log.warning(
+                "recovery found the run finished but the workflow not; nothing left to run",
+                extra={"workflow_id": workflow_id},
+            )
+            return _SKIP
         if graph_input is not None:
             return graph_input
         record = await self._workflows.get(workflow_id)  # never checkpointed: start it afresh
@@ -260,6 +268,13 @@ class WorkflowEngine:
                 (record.updated_at - record.created_at).total_seconds()
             )
         await self._notifier.status_changed(workflow_id, status)
+
+
+def _unfinished(snapshot: StateSnapshot) -> bool:
+    """Whether the thread has work left. `next` alone misses a checkpoint whose tasks all wrote
+    their results (the input checkpoint once `__start__` ran): its successors are only worked
+    out by the next step, so `next` is empty although the run has not begun."""
+    return bool(snapshot.next or snapshot.tasks)
 
 
 def _run_config(
