@@ -15,7 +15,9 @@ from agent_orchestrator import __version__
 from agent_orchestrator.alerts.routes import router as alerts_router
 from agent_orchestrator.approvals.routes import router as approvals_router
 from agent_orchestrator.chat.routes import router as chat_router
+from agent_orchestrator.inbox import mount_inbox
 from agent_orchestrator.runtime import start_runtime
+from agent_orchestrator.slack.routes import router as slack_router
 from agent_orchestrator.system.middleware import RequestIdMiddleware
 from agent_orchestrator.system.routes import router as system_router
 from agent_orchestrator.workflows.routes import router as workflows_router
@@ -49,6 +51,8 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
             "decisions",
             "chat",
             "alerts",
+            "inbox",
+            "slack",
         ):
             setattr(app.state, name, getattr(runtime, name))
         log.info("service started", extra={"embedded_db": database.embedded is not None})
@@ -74,6 +78,8 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
     app.include_router(approvals_router)
     app.include_router(chat_router)
     app.include_router(alerts_router)
+    app.include_router(slack_router)
+    mount_inbox(app, settings)
     _instrument(app)
     return app
 

@@ -18,8 +18,10 @@ from shared.lib.config import AgentConfig
 from shared.lib.db.database import Database
 from shared.lib.db.pool import Pool as PgPool
 from shared.lib.execution.ledger import ExecutionLedger
+from shared.lib.inbox.store import InboxStore
 from shared.lib.principals import Principal
 from shared.lib.settings import Settings as AgentSettings
+from shared.lib.slack.service import SlackInteractivity
 from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.store import WorkflowStore
 
@@ -83,6 +85,16 @@ def get_chat(request: Request) -> ChatService:
     return chat
 
 
+def get_inbox(request: Request) -> InboxStore:
+    inbox: InboxStore = request.app.state.inbox
+    return inbox
+
+
+def get_slack(request: Request) -> SlackInteractivity:
+    slack: SlackInteractivity = request.app.state.slack
+    return slack
+
+
 def authenticate(request: Request) -> Principal:
     """API-key authentication: `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
     key = _presented_key(request)
@@ -124,3 +136,5 @@ Alerts = Annotated[AlertService, Depends(get_alerts)]
 AlertRecords = Annotated[AlertStore, Depends(get_alert_store)]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 Chat = Annotated[ChatService, Depends(get_chat)]
+Inbox = Annotated[InboxStore, Depends(get_inbox)]
+Slack = Annotated[SlackInteractivity, Depends(get_slack)]

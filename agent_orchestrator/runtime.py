@@ -28,12 +28,14 @@ from shared.lib.executors.docker import DockerExecutor
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.executors.http import HttpExecutor
 from shared.lib.executors.ssh import SshExecutor
+from shared.lib.inbox.store import InboxStore
 from shared.lib.notifications.dispatcher import NotificationDispatcher
 from shared.lib.notifications.service import Notifier
 from shared.lib.planning.conversation import ConversationPlanner, OfflineConversationPlanner
 from shared.lib.planning.llm import LlmPlanner
 from shared.lib.risk.assessor import RiskAssessor
 from shared.lib.settings import Settings
+from shared.lib.slack.service import SlackInteractivity
 from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.locks import WorkflowLocks
 from shared.lib.workflows.store import WorkflowStore
@@ -67,6 +69,8 @@ class AgentRuntime:
     locks: WorkflowLocks
     executors: Mapping[str, Executor]
     notifications: NotificationDispatcher
+    inbox: InboxStore
+    slack: SlackInteractivity
     sweeper: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
@@ -163,9 +167,26 @@ async def start_runtime(
         locks=locks,
         executors=executors,
         notifications=notifications,
+        inbox=InboxStore(database.pool),
+        slack=slack_interactivity(settings, config, decisions, approvals),
     )
     runtime.sweeper = asyncio.create_task(_sweep(runtime, settings))
     return runtime
+
+
+def slack_interactivity(
+    settings: Settings, config: AgentConfig, decisions: ApprovalService, approvals: ApprovalStore
+) -> SlackInteractivity:
+    secret, token = settings.slack_signing_secret, settings.slack_bot_token
+    return SlackInteractivity(
+        signing_secret=secret.get_secret_value() if secret else None,
+        bot_token=token.get_secret_value() if token else None,
+        api_url=settings.slack_api_url,
+        public_url=settings.public_url,
+        principals=config.principals,
+        decisions=decisions,
+        approvals=approvals,
+    )
 
 
 def conversation_planner(settings: Settings, config: AgentConfig) -> ConversationPlanner:

@@ -216,8 +216,8 @@ def test_approved_workflow_notifies_both_formats_signed(
     assert requested["workflow_id"] == workflow_id
     assert requested["tier"] in ("high", "critical")
     assert requested["plan_summary"] == "restart web (prod)"
-    assert requested["approval_url"] == f"{PUBLIC_URL}/approvals/{approval_id}"
-    assert requested["workflow_url"] == f"{PUBLIC_URL}/workflows/{workflow_id}"
+    assert requested["approval_url"] == f"{PUBLIC_URL}/inbox/approvals/{approval_id}"
+    assert requested["workflow_url"] == f"{PUBLIC_URL}/inbox/workflows/{workflow_id}"
     decided = generic["approval_decided"]
     assert (decided["decision"], decided["actor"], decided["reason"]) == ("approve", "bob", "ok")
     assert generic["workflow_finished"]["workflow_status"] == "completed"
@@ -226,7 +226,7 @@ def test_approved_workflow_notifies_both_formats_signed(
     slack = wait_events(receiver, "/slack", expected)
     for message in slack:
         assert set(message.payload) == {"text", "blocks"}
-        assert f"{PUBLIC_URL}/approvals/{approval_id}" in message.payload["text"]
+        assert f"{PUBLIC_URL}/inbox/approvals/{approval_id}" in message.payload["text"]
         assert "restart web (prod)" in json.dumps(message.payload["blocks"])
     assert {r.headers["X-Agent-Event"] for r in slack} == set(expected)
     assert all(r.signature_valid for r in receiver.requests)

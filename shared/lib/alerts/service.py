@@ -118,6 +118,12 @@ class AlertService:
                 "alert not acted on",
                 extra={"alert": alert.alertname, "action": decision.action},
             )
+            if decision.action == "escalated":
+                await self._approvals.notifier.escalated(
+                    key=f"{alert.fingerprint}:{alert.starts_at.isoformat()}",
+                    reason=decision.reason or f"alert {alert.alertname} needs a person",
+                    evidence=_escalation_evidence(alert, decision),
+                )
             return _outcome(alert, record, decision.action, reason=decision.reason)
         try:
             workflow = await self._engine.start(_work_request(alert, decision, record, request_id))
@@ -178,6 +184,21 @@ class AlertService:
             note = f"workflow {workflow.id} is {workflow.status}; it is left to finish"
         await self._store.note(record.id, note)
         return withdrawn, note
+
+
+def _escalation_evidence(alert: AlertmanagerAlert, decision: RecoveryDecision) -> dict[str, Any]:
+    """What the person escalated to should see: the alert as Alertmanager sent it, and what
+    triage concluded."""
+    return {
+        "alertname": alert.alertname,
+        "fingerprint": alert.fingerprint,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "starts_at": alert.starts_at.isoformat(),
+        "strategy": decision.strategy,
+        "target": decision.target,
+        "environment": decision.environment,
+    }
 
 
 def _notice(alert: AlertmanagerAlert) -> AlertNotice:
