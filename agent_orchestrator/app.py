@@ -18,8 +18,10 @@ from agent_orchestrator.approvals.routes import router as approvals_router
 from agent_orchestrator.catalog.routes import router as catalog_router
 from agent_orchestrator.chat.routes import router as chat_router
 from agent_orchestrator.gateway.routes import router as gateway_router
+from agent_orchestrator.inbox import mount_inbox
 from agent_orchestrator.mcp.http import MCP_PATH, McpRoute, mcp_endpoint
 from agent_orchestrator.runtime import start_runtime
+from agent_orchestrator.slack.routes import router as slack_router
 from agent_orchestrator.system.docs import describe_webhook_security, serve_docs
 from agent_orchestrator.system.errors import install_error_handlers
 from agent_orchestrator.system.gate import RequestGate
@@ -53,10 +55,13 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
             "ledger",
             "engine",
             "decisions",
+            "refusals",
             "chat",
             "alerts",
             "inbound",
             "status",
+            "inbox",
+            "slack",
         ):
             setattr(app.state, name, getattr(runtime, name))
         log.info("service started", extra={"embedded_db": database.embedded is not None})
@@ -90,6 +95,9 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
     app.include_router(alerts_router)
     app.include_router(inbound_router)
     app.include_router(catalog_router)
+    app.include_router(gateway_router)
+    app.include_router(slack_router)
+    mount_inbox(app, settings)
     # An ASGI app, not a FastAPI endpoint: the MCP transport answers with its own streams.
     app.router.routes.append(
         Route(MCP_PATH, McpRoute(), methods=["GET", "POST", "DELETE"], include_in_schema=False)
@@ -97,7 +105,6 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
     # Added innermost first: the gate sees a request after the metrics middleware has started
     # timing it, and the access log (outermost) sees every answer, a crash's 500 included.
     app.add_middleware(RequestGate, settings=settings)
-    app.include_router(gateway_router)
     _instrument(app)
     app.add_middleware(AccessLogMiddleware)
     return app

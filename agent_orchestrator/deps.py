@@ -13,6 +13,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from shared.lib.alerts.inbound.service import InboundService
 from shared.lib.alerts.service import AlertService
 from shared.lib.alerts.store import AlertStore
+from shared.lib.approvals.refusals import RefusalLog
 from shared.lib.approvals.service import ApprovalService
 from shared.lib.approvals.store import ApprovalStore
 from shared.lib.catalog.models import Catalog as OperationCatalog
@@ -21,8 +22,10 @@ from shared.lib.config import AgentConfig
 from shared.lib.db.database import Database
 from shared.lib.db.pool import Pool as PgPool
 from shared.lib.execution.ledger import ExecutionLedger
+from shared.lib.inbox.store import InboxStore
 from shared.lib.principals import MISSING_KEY, UNKNOWN_KEY, Principal, presented_key
 from shared.lib.settings import Settings as AgentSettings
+from shared.lib.slack.service import SlackInteractivity
 from shared.lib.status.service import StatusService
 from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.store import WorkflowStore
@@ -55,6 +58,11 @@ def get_engine(request: Request) -> WorkflowEngine:
 def get_decisions(request: Request) -> ApprovalService:
     decisions: ApprovalService = request.app.state.decisions
     return decisions
+
+
+def get_refusals(request: Request) -> RefusalLog:
+    refusals: RefusalLog = request.app.state.refusals
+    return refusals
 
 
 def get_approvals(request: Request) -> ApprovalStore:
@@ -90,6 +98,16 @@ def get_inbound(request: Request) -> InboundService:
 def get_chat(request: Request) -> ChatService:
     chat: ChatService = request.app.state.chat
     return chat
+
+
+def get_inbox(request: Request) -> InboxStore:
+    inbox: InboxStore = request.app.state.inbox
+    return inbox
+
+
+def get_slack(request: Request) -> SlackInteractivity:
+    slack: SlackInteractivity = request.app.state.slack
+    return slack
 
 
 def get_status(request: Request) -> StatusService:
@@ -133,6 +151,7 @@ Config = Annotated[AgentConfig, Depends(get_config)]
 Engine = Annotated[WorkflowEngine, Depends(get_engine)]
 Decisions = Annotated[ApprovalService, Depends(get_decisions)]
 Approvals = Annotated[ApprovalStore, Depends(get_approvals)]
+Refusals = Annotated[RefusalLog, Depends(get_refusals)]
 Workflows = Annotated[WorkflowStore, Depends(get_workflows)]
 Ledger = Annotated[ExecutionLedger, Depends(get_ledger)]
 Alerts = Annotated[AlertService, Depends(get_alerts)]
@@ -142,3 +161,5 @@ CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 Chat = Annotated[ChatService, Depends(get_chat)]
 Catalog = Annotated[OperationCatalog, Depends(get_catalog)]
 Status = Annotated[StatusService, Depends(get_status)]
+Inbox = Annotated[InboxStore, Depends(get_inbox)]
+Slack = Annotated[SlackInteractivity, Depends(get_slack)]

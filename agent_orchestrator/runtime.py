@@ -30,11 +30,13 @@ from shared.lib.execution.protocol import Executor
 from shared.lib.execution.runner import OperationRunner
 from shared.lib.executors.defaults import default_executors
 from shared.lib.executors.ssh import SshExecutor
+from shared.lib.inbox.store import InboxStore
 from shared.lib.notifications.dispatcher import NotificationDispatcher
 from shared.lib.notifications.service import Notifier
 from shared.lib.planning.factory import conversation_planner
 from shared.lib.risk.assessor import RiskAssessor
 from shared.lib.settings import Settings
+from shared.lib.slack.service import SlackInteractivity
 from shared.lib.status.models import SweepRecord
 from shared.lib.status.service import StatusService
 from shared.lib.trackers.build import build_tracker
@@ -61,6 +63,7 @@ class AgentRuntime:
     ledger: ExecutionLedger
     engine: WorkflowEngine
     decisions: ApprovalService
+    refusals: RefusalLog
     chat: ChatService
     alerts: AlertService
     locks: WorkflowLocks
@@ -69,6 +72,8 @@ class AgentRuntime:
     inbound: InboundService
     status: StatusService
     sweeps: SweepRecord
+    inbox: InboxStore
+    slack: SlackInteractivity
     trackers: TrackerService | None = None
     sweeper: asyncio.Task[None] | None = None
 
@@ -137,12 +142,13 @@ async def start_runtime(
             trackers.workflow_status(workflow_id, status)  # queued; never waits on the tracker
 
     context.on_status = on_status
+    refusals = RefusalLog(database.pool)
     decisions = ApprovalService(
         store=approvals,
         workflows=workflows,
         engine=engine,
         notifier=notifier,
-        refusals=RefusalLog(database.pool),
+        refusals=refusals,
     )
     alert_records = AlertStore(database.pool)
     alerts = AlertService(
@@ -179,6 +185,7 @@ async def start_runtime(
         ledger=ledger,
         engine=engine,
         decisions=decisions,
+        refusals=refusals,
         chat=ChatService(
             store=ChatStore(database.pool),
             engine=engine,
@@ -208,6 +215,8 @@ async def start_runtime(
         trackers=trackers,
         status=status,
         sweeps=sweeps,
+        inbox=InboxStore(database.pool),
+        slack=slack_interactivity(settings, config, decisions, approvals),
     )
     if trackers is not None:
         await trackers.start()
@@ -233,6 +242,21 @@ def _tracker_service(
         approvals=approvals,
         delivery=config.trackers.delivery,
         public_url=settings.public_url,
+    )
+
+
+def slack_interactivity(
+    settings: Settings, config: AgentConfig, decisions: ApprovalService, approvals: ApprovalStore
+) -> SlackInteractivity:
+    secret, token = settings.slack_signing_secret, settings.slack_bot_token
+    return SlackInteractivity(
+        signing_secret=secret.get_secret_value() if secret else None,
+        bot_token=token.get_secret_value() if token else None,
+        api_url=settings.slack_api_url,
+        public_url=settings.public_url,
+        principals=config.principals,
+        decisions=decisions,
+        approvals=approvals,
     )
 
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages the test bed runs (Docker Engine, busybox, sshd, Prometheus,
-# Alertmanager; debootstrap and docker-compose for the deploy tests) when they are missing and we may (root with apt). Starting them is the tests' job.
+# Alertmanager; debootstrap and docker-compose for the deploy tests; Chromium for the inbox's
+# browser tests, which Playwright drives through executable_path, never `playwright install`)
+# when they are missing and we may (root with apt). Starting them is the tests' job.
 set -euo pipefail
 
 missing=()
@@ -12,6 +14,7 @@ command -v prometheus >/dev/null || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0

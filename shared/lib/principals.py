@@ -18,6 +18,7 @@ KNOWN_ROLES: frozenset[str] = frozenset({"operator", "approver", "ops-lead", "ad
 
 _SHA256_HEX = r"^[0-9a-f]{64}$"
 _NAME = r"^[a-z][a-z0-9._-]*$"
+_SLACK_USER_ID = r"^[UW][A-Z0-9]{2,31}$"
 
 
 def hash_api_key(key: str) -> str:
@@ -46,6 +47,8 @@ class PrincipalEntry(BaseModel):
     roles: frozenset[Role] = Field(min_length=1)
     api_key_sha256: str = Field(pattern=_SHA256_HEX)
     description: str = ""
+    slack_user_id: str | None = Field(default=None, pattern=_SLACK_USER_ID)
+    """The Slack member id (U... or W...) whose button clicks act as this principal."""
 
 
 class PrincipalsFile(BaseModel):
@@ -63,6 +66,12 @@ class PrincipalDirectory:
             (Principal(name=name, roles=frozenset(entry.roles)), entry.api_key_sha256)
             for name, entry in config.principals.items()
         ]
+        self._by_name = {principal.name: principal for principal, _ in self._entries}
+        self._by_slack_user = {
+            entry.slack_user_id: self._by_name[name]
+            for name, entry in config.principals.items()
+            if entry.slack_user_id
+        }
 
     @classmethod
     def load(cls, path: Path) -> Self:
@@ -75,6 +84,14 @@ class PrincipalDirectory:
     @property
     def principals(self) -> list[Principal]:
         return [principal for principal, _ in self._entries]
+
+    def named(self, name: str) -> Principal | None:
+        """The principal called `name` (a signed-in session names one), or None."""
+        return self._by_name.get(name)
+
+    def by_slack_user(self, slack_user_id: str) -> Principal | None:
+        """The principal mapped to a Slack member id through `slack_user_id`, or None."""
+        return self._by_slack_user.get(slack_user_id)
 
     def authenticate(self, api_key: str) -> Principal | None:
         """The principal whose key hash matches, or None; every entry is compared."""
@@ -89,7 +106,17 @@ class PrincipalDirectory:
 
 def _check_names_and_keys(config: PrincipalsFile, document: YamlDocument) -> None:
     owners: dict[str, str] = {}
+    slack_owners: dict[str, str] = {}
     for name, entry in config.principals.items():
+        if entry.slack_user_id:
+            slack_owner = slack_owners.setdefault(entry.slack_user_id, name)
+            if slack_owner != name:
+                raise document.error(
+                    f"principals '{slack_owner}' and '{name}' share slack_user_id "
+                    f"'{entry.slack_user_id}'",
+                    at=("principals", name, "slack_user_id"),
+                    fix="map every Slack member to one principal",
+                )
         if not re.fullmatch(_NAME, name):
             raise document.error(
                 f"principal name '{name}' is not a lower-case identifier",

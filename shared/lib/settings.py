@@ -90,6 +90,18 @@ SETTING_HELP: dict[str, tuple[str, str]] = {
         "AGENT_NOTIFICATIONS_FILE",
         "point it at a notifications YAML file (see docs/notifications.md)",
     ),
+    "session_secret": (
+        "AGENT_SESSION_SECRET",
+        "use a random string of at least 16 characters, the same on every replica, or unset it "
+        "to generate one in AGENT_DATA_DIR/inbox-session-secret",
+    ),
+    "session_max_age_s": ("AGENT_SESSION_MAX_AGE_S", "use seconds between 60 and 604800"),
+    "slack_signing_secret": (
+        "AGENT_SLACK_SIGNING_SECRET",
+        "copy the Signing Secret from the Slack app's Basic Information page",
+    ),
+    "slack_bot_token": ("AGENT_SLACK_BOT_TOKEN", "copy the xoxb- Bot User OAuth Token"),
+    "slack_api_url": ("AGENT_SLACK_API_URL", "use https://slack.com/api/ (the default)"),
     "public_url": (
         "AGENT_PUBLIC_URL",
         "use the http(s) URL people reach the service at, such as https://agent.example.com",
@@ -216,6 +228,23 @@ class Settings(BaseSettings):
     )
     public_url: str = Field(default="http://127.0.0.1:8080", validation_alias="AGENT_PUBLIC_URL")
     """The service's address as people reach it; notifications link to it."""
+    session_secret: SecretStr | None = Field(default=None, validation_alias="AGENT_SESSION_SECRET")
+    """Signs the inbox's session cookie; unset, one is generated once in the data dir."""
+    session_max_age_s: int = Field(
+        default=8 * 3600, ge=60, le=7 * 86400, validation_alias="AGENT_SESSION_MAX_AGE_S"
+    )
+    """How long an inbox sign-in lasts."""
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias="AGENT_SLACK_SIGNING_SECRET"
+    )
+    """Verifies POST /slack/interactivity; unset, the endpoint refuses everything."""
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias="AGENT_SLACK_BOT_TOKEN"
+    )
+    """Opens the reject-reason dialog (views.open)."""
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", validation_alias="AGENT_SLACK_API_URL"
+    )
     replica_id: str = Field(
         default_factory=_default_replica_id, validation_alias="AGENT_REPLICA_ID"
     )
@@ -250,7 +279,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "alert_webhook_token", "alert_webhook_secret", "metrics_token", "github_webhook_secret"
+        "alert_webhook_token",
+        "alert_webhook_secret",
+        "metrics_token",
+        "github_webhook_secret",
+        "session_secret",
     )
     @classmethod
     def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
@@ -283,6 +316,13 @@ class Settings(BaseSettings):
         if not value.is_dir():
             raise ValueError(f"folder {str(value)!r} does not exist")
         return value.resolve()
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_api_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/") + "/"
 
     @field_validator("public_url")
     @classmethod

@@ -33,6 +33,8 @@ from shared.lib.notifications.formats import (
 )
 from shared.lib.settings import load_settings
 from tests.helpers import CONFIG_DIR, FIXTURES, auth, wait_for
+from tests.integration.alerts_support import TOKEN as ALERT_TOKEN
+from tests.integration.alerts_support import alert, delivered
 
 PUBLIC_URL = "https://agent.example.test"
 StartApi = Callable[[Path], TestClient]
@@ -216,8 +218,8 @@ def test_approved_workflow_notifies_both_formats_signed(
     assert requested["workflow_id"] == workflow_id
     assert requested["tier"] in ("high", "critical")
     assert requested["plan_summary"] == "restart web (prod)"
-    assert requested["approval_url"] == f"{PUBLIC_URL}/approvals/{approval_id}"
-    assert requested["workflow_url"] == f"{PUBLIC_URL}/workflows/{workflow_id}"
+    assert requested["approval_url"] == f"{PUBLIC_URL}/inbox/approvals/{approval_id}"
+    assert requested["workflow_url"] == f"{PUBLIC_URL}/inbox/workflows/{workflow_id}"
     decided = generic["approval_decided"]
     assert (decided["decision"], decided["actor"], decided["reason"]) == ("approve", "bob", "ok")
     assert generic["workflow_finished"]["workflow_status"] == "completed"
@@ -226,7 +228,7 @@ def test_approved_workflow_notifies_both_formats_signed(
     slack = wait_events(receiver, "/slack", expected)
     for message in slack:
         assert set(message.payload) == {"text", "blocks"}
-        assert f"{PUBLIC_URL}/approvals/{approval_id}" in message.payload["text"]
+        assert f"{PUBLIC_URL}/inbox/approvals/{approval_id}" in message.payload["text"]
         assert "restart web (prod)" in json.dumps(message.payload["blocks"])
     assert {r.headers["X-Agent-Event"] for r in slack} == set(expected)
     assert all(r.signature_valid for r in receiver.requests)
@@ -341,3 +343,32 @@ def test_receiver_down_never_holds_the_workflow(
     assert failures[0].__dict__["workflow_id"] == workflow_id
     assert failures[0].__dict__["attempts"] == 2
     assert "ConnectError" in failures[0].__dict__["error"]
+
+
+def test_an_alert_about_the_agent_notifies_escalated_with_reason_and_evidence(
+    receiver: WebhookReceiver, tmp_path: Path, database_url: str
+) -> None:
+    settings = load_settings(
+        DATABASE_URL=database_url,
+        AGENT_CONFIG_DIR=CONFIG_DIR,
+        AGENT_DATA_DIR=tmp_path,
+        AGENT_ENVIRONMENTS_FILE=FIXTURES / "environments.yml",
+        AGENT_NOTIFICATIONS_FILE=write_config(tmp_path, both_formats(receiver)),
+        AGENT_PUBLIC_URL=PUBLIC_URL,
+        AGENT_ALERT_WEBHOOK_TOKEN=ALERT_TOKEN,
+    )
+    fakes = {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
+    with TestClient(create_app(settings, executors=fakes)) as api:
+        own = alert(alertname="InstanceDown", job="devops-agent", env="dev", service="web")
+        reply = delivered(api, own)
+        assert reply["escalated"] == 1
+        escalations = wait_events(receiver, "/json", ["escalated"])
+    payload = next(r.payload for r in escalations if r.payload["event"] == "escalated")
+    assert "about the agent itself" in payload["reason"]
+    assert payload["evidence"]["alertname"] == "InstanceDown"
+    assert payload["evidence"]["labels"]["job"] == "devops-agent"
+    assert payload["workflow_id"] is None
+    assert payload["inbox_url"] == f"{PUBLIC_URL}/inbox/pending"
+    slack = wait_events(receiver, "/slack", ["escalated"])
+    assert "InstanceDown" in json.dumps(slack[0].payload["blocks"])
+    assert fakes["docker"].calls == []

@@ -10,7 +10,14 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.lib.notifications.dispatcher import backoff_delay
-from shared.lib.notifications.formats import plan_summary, render, sign, verify_signature
+from shared.lib.notifications.formats import (
+    APPROVE_ACTION,
+    REJECT_ACTION,
+    plan_summary,
+    render,
+    sign,
+    verify_signature,
+)
 from shared.lib.notifications.models import DeliveryPolicy, Notification, NotificationEvent
 
 SECRET = "s3cret-shared-with-the-receiver"
@@ -57,10 +64,32 @@ def test_slack_body_is_text_and_blocks_with_links() -> None:
     assert "restart web (prod)" in body["text"]
     assert f"/approvals/{APPROVAL_ID}" in body["text"]
     kinds = [block["type"] for block in body["blocks"]]
-    assert kinds[0] == "header" and kinds[-1] == "context"
+    assert kinds[0] == "header" and kinds[-2:] == ["context", "actions"]
     shown = json.dumps(body["blocks"])
     assert "high" in shown and str(APPROVAL_ID) in shown
     assert f"<https://agent.example/approvals/{APPROVAL_ID}|Open approval>" in shown
+    buttons = body["blocks"][-1]["elements"]
+    assert [b["action_id"] for b in buttons] == [APPROVE_ACTION, REJECT_ACTION]
+    assert all(json.loads(b["value"])["approval_id"] == str(APPROVAL_ID) for b in buttons)
+
+
+def test_escalation_carries_reason_and_evidence_and_links_to_the_inbox() -> None:
+    escalation = Notification(
+        id=uuid.uuid4(),
+        event=NotificationEvent.ESCALATED,
+        occurred_at=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
+        title="Escalated: a person must look at this alert",
+        reason="prod/agent-db is the agent's own database",
+        evidence={"alertname": "PostgresDown", "labels": {"service": "agent-db"}},
+        inbox_url="https://agent.example/inbox/pending",
+    )
+    body = json.loads(render(escalation, "json"))
+    assert body["event"] == "escalated"
+    assert body["evidence"]["alertname"] == "PostgresDown"
+    slack = json.dumps(json.loads(render(escalation, "slack")))
+    assert "agent-db is the agent" in slack and "PostgresDown" in slack
+    assert "https://agent.example/inbox/pending" in slack
+    assert "actions" not in [b["type"] for b in json.loads(render(escalation, "slack"))["blocks"]]
 
 
 def test_slack_escapes_its_control_characters() -> None:

@@ -176,8 +176,14 @@ class AlertService:
                 "alert not acted on",
                 extra={"alert": alert.alertname, "action": decision.action},
             )
-            if decision.action == "escalated" and self._incidents is not None:
-                await self._incidents.escalated(record)
+            if decision.action == "escalated":
+                await self._approvals.notifier.escalated(
+                    key=f"{alert.fingerprint}:{alert.starts_at.isoformat()}",
+                    reason=decision.reason or f"alert {alert.alertname} needs a person",
+                    evidence=_escalation_evidence(alert, decision),
+                )
+                if self._incidents is not None:
+                    await self._incidents.escalated(record)
             return _outcome(alert, "firing", record, decision.action, reason=decision.reason)
         try:
             workflow = await self._engine.start(_work_request(alert, decision, record, request_id))
@@ -256,6 +262,21 @@ def _refused(alert: RefusedAlert) -> AlertOutcome:
         received=0,
         reason=alert.reason,
     )
+
+
+def _escalation_evidence(alert: AlertNotice, decision: RecoveryDecision) -> dict[str, Any]:
+    """What the person escalated to should see: the alert as Alertmanager sent it, and what
+    triage concluded."""
+    return {
+        "alertname": alert.alertname,
+        "fingerprint": alert.fingerprint,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "starts_at": alert.starts_at.isoformat(),
+        "strategy": decision.strategy,
+        "target": decision.target,
+        "environment": decision.environment,
+    }
 
 
 def _notice(alert: AlertmanagerAlert) -> AlertNotice:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -11,6 +12,7 @@ from pydantic import BaseModel
 from shared.lib.approvals.decisions import EXPIRY_SWEEPER, gate_decision
 from shared.lib.approvals.models import ApprovalRecord, ApprovalStatus, Decision
 from shared.lib.approvals.refusals import RefusalLog
+from shared.lib.approvals.shown import shown_approval
 from shared.lib.approvals.store import ApprovalStore
 from shared.lib.errors import ConflictError, DomainError
 from shared.lib.metrics import (
@@ -95,9 +97,16 @@ class ApprovalService:
         reason: str | None = None,
         plan: Plan | None = None,
         plan_hash: str | None = None,
+        shown_hash: str | None = None,
+        channel: str = "api",
     ) -> DecisionView:
-        """Record one person's decision; when it settles the request, resume the workflow."""
+        """Record one person's decision; when it settles the request, resume the workflow.
+
+        The decision row keeps what the decider was shown: the hash of the rendered approval
+        (`shown_hash`, refused if it no longer matches), the checkpoint of the pause and the
+        trace id when tracing is on."""
         try:
+            shown = await self._what_was_shown(approval_id, shown_hash, channel)
             result = await self._store.decide(
                 approval_id=approval_id,
                 actor=principal.name,
@@ -106,6 +115,7 @@ class ApprovalService:
                 reason=reason,
                 plan=plan,
                 expected_plan_hash=plan_hash,
+                shown=shown,
             )
         except DomainError as refused:
             await self._refusals.record(
@@ -130,6 +140,18 @@ class ApprovalService:
             required_approvals=record.required_approvals,
             resumed=resumed,
         )
+
+    async def _what_was_shown(
+        self, approval_id: UUID, shown_hash: str | None, channel: str
+    ) -> dict[str, Any]:
+        record = await self._store.get(approval_id)
+        if shown_hash is not None and shown_hash != shown_approval(record).hash:
+            raise ConflictError(
+                f"approval '{approval_id}' is not what you were shown (view {shown_hash[:12]}); "
+                "open it again and decide on what it says now"
+            )
+        pause = await self._engine.pause_point(record.workflow_id)
+        return {"channel": channel, "hash": shown_hash, **pause}
 
     async def withdraw(self, approval_id: UUID, *, actor: str, reason: str) -> bool:
         """Withdraw a pending approval (its cause went away) and end its workflow."""

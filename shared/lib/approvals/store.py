@@ -19,6 +19,7 @@ from shared.lib.approvals.models import (
     GateDecision,
 )
 from shared.lib.approvals.policy import DecisionSubject, authorize_decider
+from shared.lib.approvals.rows import append_action, approvers, set_status
 from shared.lib.db.pool import Pool
 from shared.lib.errors import ConflictError, InvalidRequestError, NotFoundError
 from shared.lib.planning.models import Plan
@@ -77,7 +78,7 @@ class ApprovalStore:
             )
             created = await cursor.fetchone() is not None
             if created:
-                await _append_action(
+                await append_action(
                     conn,
                     approval_id=approval_id,
                     workflow_id=workflow_id,
@@ -150,8 +151,10 @@ class ApprovalStore:
         reason: str | None = None,
         plan: Plan | None = None,
         expected_plan_hash: str | None = None,
+        shown: dict[str, Any] | None = None,
     ) -> DecisionResult:
-        """Record one decision under a row lock; concurrent calls see each other's effects."""
+        """Record one decision under a row lock; concurrent calls see each other's effects.
+        `shown` (what the decider was shown) goes into the decision row's details."""
         async with self._pool.connection() as conn, conn.transaction():
             row = await _lock_request(conn, approval_id)
             role = authorize_decider(
@@ -172,7 +175,7 @@ class ApprovalStore:
                     f"approval '{approval_id}' is bound to plan {row['plan_hash'][:12]}, not "
                     f"{expected_plan_hash[:12]}; review the current plan and decide again"
                 )
-            gate = await _apply_decision(conn, row, actor, role, decision, reason, plan)
+            gate = await _apply_decision(conn, row, actor, role, decision, reason, plan, shown)
         return DecisionResult(approval=await self.get(approval_id), gate=gate)
 
     async def resolve(
@@ -184,8 +187,8 @@ class ApprovalStore:
             row = await _lock_request(conn, approval_id)
             if row["status"] != ApprovalStatus.PENDING:
                 return None
-            await _set_status(conn, approval_id, status)
-            await _append_action(
+            await set_status(conn, approval_id, status)
+            await append_action(
                 conn,
                 approval_id=approval_id,
                 workflow_id=row["workflow_id"],
@@ -208,8 +211,8 @@ class ApprovalStore:
                 )
             ).fetchall()
             for row in rows:
-                await _set_status(conn, row["id"], ApprovalStatus.EXPIRED)
-                await _append_action(
+                await set_status(conn, row["id"], ApprovalStatus.EXPIRED)
+                await append_action(
                     conn,
                     approval_id=row["id"],
                     workflow_id=row["workflow_id"],
@@ -303,6 +306,7 @@ async def _apply_decision(
     decision: Decision,
     reason: str | None,
     plan: Plan | None,
+    shown: dict[str, Any] | None = None,
 ) -> GateDecision | None:
     approval_id, workflow_id = row["id"], row["workflow_id"]
     if decision == "reject" and not (reason and reason.strip()):
@@ -310,8 +314,10 @@ async def _apply_decision(
     if decision == "edit" and plan is None:
         raise InvalidRequestError("field 'plan' is required to edit; send the changed plan")
     plan_hash = plan.hash if decision == "edit" and plan else row["plan_hash"]
-    details = {"plan": plan.normalized()} if decision == "edit" and plan else {}
-    await _append_action(
+    details: dict[str, Any] = {"plan": plan.normalized()} if decision == "edit" and plan else {}
+    if shown:
+        details["shown"] = shown
+    await append_action(
         conn,
         approval_id=approval_id,
         workflow_id=workflow_id,
@@ -322,14 +328,14 @@ async def _apply_decision(
         plan_hash=plan_hash,
         details=details,
     )
-    deciders = await _approvers(conn, approval_id)
+    deciders = await approvers(conn, approval_id)
     if decision == "reject":
-        await _set_status(conn, approval_id, ApprovalStatus.REJECTED)
+        await set_status(conn, approval_id, ApprovalStatus.REJECTED)
         return GateDecision(
             approval_id=str(approval_id), outcome="rejected", decided_by=[actor], reason=reason
         )
     if decision == "edit":
-        await _set_status(conn, approval_id, ApprovalStatus.SUPERSEDED)
+        await set_status(conn, approval_id, ApprovalStatus.SUPERSEDED)
         return GateDecision(
             approval_id=str(approval_id),
             outcome="edited",
@@ -339,46 +345,7 @@ async def _apply_decision(
         )
     if len(deciders) < row["required_approvals"]:
         return None
-    await _set_status(conn, approval_id, ApprovalStatus.APPROVED)
+    await set_status(conn, approval_id, ApprovalStatus.APPROVED)
     return GateDecision(
         approval_id=str(approval_id), outcome="approved", decided_by=deciders, reason=reason
-    )
-
-
-async def _approvers(conn: AsyncConnection[DictRow], approval_id: UUID) -> list[str]:
-    rows = await (
-        await conn.execute(
-            "SELECT actor FROM approval_actions WHERE approval_id = %s AND action = 'approve'"
-            " ORDER BY id",
-            (approval_id,),
-        )
-    ).fetchall()
-    return [row["actor"] for row in rows]
-
-
-async def _set_status(
-    conn: AsyncConnection[DictRow], approval_id: UUID, status: ApprovalStatus
-) -> None:
-    await conn.execute(
-        "UPDATE approval_requests SET status = %s, decided_at = now() WHERE id = %s",
-        (status.value, approval_id),
-    )
-
-
-async def _append_action(
-    conn: AsyncConnection[DictRow],
-    *,
-    approval_id: UUID,
-    workflow_id: str,
-    action: str,
-    actor: str,
-    role: str | None = None,
-    reason: str | None = None,
-    plan_hash: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    await conn.execute(
-        "INSERT INTO approval_actions (approval_id, workflow_id, action, actor, role, reason,"
-        " plan_hash, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        (approval_id, workflow_id, action, actor, role, reason, plan_hash, Jsonb(details or {})),
     )

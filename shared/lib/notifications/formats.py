@@ -53,7 +53,8 @@ def slack_message(notification: Notification) -> dict[str, Any]:
     """A message for a Slack incoming webhook: plain `text` for previews, `blocks` to show."""
     n = notification
     links = f"<{n.approval_url}|Open approval>  " if n.approval_url else ""
-    links += f"<{n.workflow_url}|Open workflow>"
+    links += f"<{n.workflow_url}|Open workflow>" if n.workflow_url else ""
+    links += f"<{n.inbox_url}|Open inbox>" if n.inbox_url and not n.workflow_url else ""
     summary = _escape(n.plan_summary)[:_SLACK_TEXT_LIMIT]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": n.title[:150]}},
@@ -63,9 +64,45 @@ def slack_message(notification: Notification) -> dict[str, Any]:
     if n.reason or n.error:
         detail = _escape(n.reason or n.error or "")[:_SLACK_TEXT_LIMIT]
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"> {detail}"}})
+    if n.evidence:
+        evidence = _escape(json.dumps(n.evidence, indent=1, default=str))[:_SLACK_TEXT_LIMIT]
+        text = f"*Evidence:*\n```{evidence}```"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": links}]})
+    if n.event is NotificationEvent.APPROVAL_REQUESTED and n.approval_id is not None:
+        blocks.append(decision_buttons(str(n.approval_id), n.shown_hash))
     text = f"{_escape(n.title)}: {summary} <{n.link}|open>"
     return {"text": text, "blocks": blocks}
+
+
+APPROVE_ACTION = "approval_approve"
+REJECT_ACTION = "approval_reject"
+
+
+def decision_buttons(approval_id: str, shown_hash: str | None) -> dict[str, Any]:
+    """Approve / Reject buttons; their value names the approval and the view they were shown
+    with, and POST /slack/interactivity acts on the click."""
+    value = json.dumps({"approval_id": approval_id, "shown": shown_hash}, separators=(",", ":"))
+    return {
+        "type": "actions",
+        "block_id": f"decide:{approval_id}"[:255],
+        "elements": [
+            {
+                "type": "button",
+                "action_id": APPROVE_ACTION,
+                "text": {"type": "plain_text", "text": "Approve"},
+                "style": "primary",
+                "value": value,
+            },
+            {
+                "type": "button",
+                "action_id": REJECT_ACTION,
+                "text": {"type": "plain_text", "text": "Reject"},
+                "style": "danger",
+                "value": value,
+            },
+        ],
+    }
 
 
 def sign(*, secret: str, timestamp: str, body: bytes) -> str:
@@ -129,11 +166,15 @@ def title(
         return "Approval expired without a decision"
     if event is NotificationEvent.APPROVAL_WITHDRAWN:
         return "Approval withdrawn"
+    if event is NotificationEvent.ESCALATED:
+        return "Escalated: a person must look at this alert"
     return f"Workflow {status}"
 
 
 def _facts(n: Notification) -> list[tuple[str, str]]:
-    facts = [("Tier", n.tier or "-"), ("Workflow", f"`{n.workflow_id}` ({n.workflow_status})")]
+    facts = [("Tier", n.tier or "-")]
+    if n.workflow_id is not None:
+        facts.append(("Workflow", f"`{n.workflow_id}` ({n.workflow_status})"))
     if n.approval_id is not None:
         facts.append(("Approval", f"`{n.approval_id}` ({n.approval_status})"))
     if n.required_approvals is not None:

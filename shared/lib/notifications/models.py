@@ -17,6 +17,8 @@ class NotificationEvent(StrEnum):
     APPROVAL_EXPIRED = "approval_expired"
     APPROVAL_WITHDRAWN = "approval_withdrawn"
     WORKFLOW_FINISHED = "workflow_finished"
+    ESCALATED = "escalated"
+    """An alert nobody can act on automatically (about the agent itself, or no strategy)."""
 
 
 ReceiverFormat = Literal["json", "slack"]
@@ -36,14 +38,14 @@ class Notification(BaseModel):
     event: NotificationEvent
     occurred_at: datetime
     title: str
-    workflow_id: str
-    workflow_status: str
-    workflow_url: str
+    workflow_id: str | None = None
+    workflow_status: str | None = None
+    workflow_url: str | None = None
     approval_id: UUID | None = None
     approval_status: str | None = None
     approval_url: str | None = None
     tier: str | None = None
-    plan_summary: str
+    plan_summary: str = "no plan"
     plan: list[dict[str, Any]] = Field(default_factory=list)
     requester: str | None = None
     actor: str | None = None
@@ -53,11 +55,16 @@ class Notification(BaseModel):
     required_approvals: int | None = None
     expires_at: datetime | None = None
     error: str | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    """What an escalation saw: the alert's name, labels and what triage concluded."""
+    shown_hash: str | None = None
+    """The hash of the approval view the message was rendered from (Slack buttons carry it)."""
+    inbox_url: str | None = None
 
     @property
     def link(self) -> str:
-        """Where a person should look: the approval when there is one, else the workflow."""
-        return self.approval_url or self.workflow_url
+        """Where a person should look: the approval, else the workflow, else the inbox."""
+        return self.approval_url or self.workflow_url or self.inbox_url or ""
 
 
 @dataclass(frozen=True)

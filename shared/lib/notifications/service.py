@@ -7,9 +7,11 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from shared.lib.approvals.models import ApprovalRecord
+from shared.lib.approvals.shown import shown_approval
 from shared.lib.approvals.store import ApprovalStore
 from shared.lib.metrics import NOTIFICATIONS
 from shared.lib.notifications.dispatcher import NotificationDispatcher
@@ -95,10 +97,28 @@ class Notifier:
 
         await self._publish(event, approval.workflow_id, build)
 
+    async def escalated(self, *, key: str, reason: str, evidence: dict[str, Any]) -> None:
+        """Something needs a person and no workflow will act on it (an alert about the agent
+        itself, an alert no strategy covers); `key` makes repeats share an id."""
+        event = NotificationEvent.ESCALATED
+
+        async def build() -> Notification:
+            return Notification(
+                id=uuid.uuid5(NOTIFICATION_NAMESPACE, f"{event.value}:{key}"),
+                event=event,
+                occurred_at=datetime.now(UTC),
+                title=title(event, tier=None, status="escalated"),
+                reason=reason,
+                evidence=evidence,
+                inbox_url=f"{self._public_url}/inbox/pending",
+            )
+
+        await self._publish(event, None, build)
+
     async def _publish(
         self,
         event: NotificationEvent,
-        workflow_id: str,
+        workflow_id: str | None,
         build: Callable[[], Awaitable[Notification]],
     ) -> None:
         if not self._dispatcher.config.wants(event):
@@ -143,7 +163,7 @@ class Notifier:
             title=title(event, tier=tier, status=workflow.status, decision=decision, actor=actor),
             workflow_id=workflow.id,
             workflow_status=workflow.status,
-            workflow_url=f"{self._public_url}/workflows/{workflow.id}",
+            workflow_url=f"{self._public_url}/inbox/workflows/{workflow.id}",
             approval_id=approval_id,
             approval_status=approval.status.value if approval else None,
             approval_url=self._approval_url(approval_id),
@@ -158,7 +178,9 @@ class Notifier:
             required_approvals=approval.required_approvals if approval else None,
             expires_at=approval.expires_at if approval else None,
             error=workflow.error if event is NotificationEvent.WORKFLOW_FINISHED else None,
+            shown_hash=shown_approval(approval).hash if approval else None,
+            inbox_url=f"{self._public_url}/inbox/pending",
         )
 
     def _approval_url(self, approval_id: UUID | None) -> str | None:
-        return f"{self._public_url}/approvals/{approval_id}" if approval_id else None
+        return f"{self._public_url}/inbox/approvals/{approval_id}" if approval_id else None

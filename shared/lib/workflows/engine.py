@@ -21,6 +21,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, StateSnapshot
+from langsmith.utils import tracing_is_enabled
 
 from shared.lib.metrics import WORKFLOW_DURATION, WORKFLOWS
 from shared.lib.notifications.service import Notifier
@@ -115,6 +116,20 @@ class WorkflowEngine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(change.wait(), timeout=min(remaining, SETTLE_POLL_S))
 
+    async def pause_point(self, workflow_id: str) -> dict[str, str | None]:
+        """Where the thread stands now (a decision records it): its latest checkpoint id and,
+        with tracing on, the trace id of the run that paused there."""
+        snapshot = await self._graph.aget_state(
+            _run_config(workflow_id, request_id=None, approval_id=None)
+        )
+        configurable = (snapshot.config or {}).get("configurable", {})
+        metadata = snapshot.metadata or {}
+        trace_id = metadata.get("trace_id")
+        return {
+            "checkpoint_id": configurable.get("checkpoint_id"),
+            "trace_id": str(trace_id) if trace_id else None,
+        }
+
     def answer_gate(self, *, workflow_id: str, decision: dict[str, Any], approval_id: str) -> None:
         """Resume a paused thread with a decision, in the background; only the interrupt still
         pending for `approval_id` is answered (checked under the thread's lock)."""
@@ -172,6 +187,11 @@ class WorkflowEngine:
                 log.info("workflow busy elsewhere", extra={"workflow_id": workflow_id})
                 return
             config = _run_config(workflow_id, request_id=request_id, approval_id=approval_id)
+            if tracing_is_enabled():
+                # The root run's id is its LangSmith trace id; the checkpoint metadata keeps it.
+                trace_id = uuid.uuid4()
+                config["run_id"] = trace_id
+                config.setdefault("metadata", {})["trace_id"] = str(trace_id)
             run_input = await self._input_to_run(workflow_id, config, graph_input, approval_id)
             if run_input is _SKIP:
                 return

@@ -1,0 +1,36 @@
+"""The web inbox at /inbox: server-rendered pages (Jinja2 + vendored htmx) for approvers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from agent_orchestrator.inbox.actions import router as actions_router
+from agent_orchestrator.inbox.pages import router as pages_router
+from agent_orchestrator.inbox.web import SignInRequired, sign_in_redirect
+from shared.lib.inbox.session import session_secret
+from shared.lib.settings import Settings
+
+STATIC_DIR = Path(__file__).parent / "static"
+SESSION_COOKIE = "agent_inbox"
+
+
+def mount_inbox(app: FastAPI, settings: Settings) -> None:
+    """Routes, static files and the signed session cookie (HttpOnly, SameSite=Strict,
+    expiring; Secure when the public URL is https), scoped to /inbox."""
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret(settings),
+        session_cookie=SESSION_COOKIE,
+        max_age=settings.session_max_age_s,
+        path="/inbox",
+        same_site="strict",
+        https_only=settings.public_url.startswith("https://"),
+    )
+    app.add_exception_handler(SignInRequired, sign_in_redirect)  # type: ignore[arg-type]
+    app.mount("/inbox/static", StaticFiles(directory=STATIC_DIR), name="inbox-static")
+    app.include_router(pages_router)
+    app.include_router(actions_router)

@@ -1,0 +1,137 @@
+"""The inbox's forms: sign in, sign out, approve, reject (reason required), edit. Every form
+carries the session's CSRF token; every decision goes through `ApprovalService.decide`."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from agent_orchestrator.deps import Approvals, Config, Decisions
+from agent_orchestrator.inbox.pages import approval_view
+from agent_orchestrator.inbox.web import CheckedForm, SignedIn, flash, render
+from shared.lib.approvals.models import Decision
+from shared.lib.errors import DomainError
+from shared.lib.inbox.edits import edited_plan
+from shared.lib.inbox.session import new_csrf_token
+from shared.lib.planning.models import Plan
+from shared.lib.principals import Principal
+
+router = APIRouter(prefix="/inbox", include_in_schema=False)
+
+
+@router.post("/login")
+async def sign_in(request: Request, form: CheckedForm, config: Config) -> Response:
+    next_path = form.get("next", "/inbox/pending")
+    principal = config.principals.authenticate(form.get("api_key", ""))
+    if principal is None:
+        return render(
+            request,
+            "login.html",
+            status_code=401,
+            next=next_path,
+            error="unknown API key; use the key listed for you in config/hitl/principals.yml "
+            "(ask an admin for one)",
+        )
+    request.session.clear()  # a fresh session: no fixation across sign-ins
+    request.session.update({"principal": principal.name, "csrf": new_csrf_token()})
+    local = next_path.startswith("/inbox") and not next_path.startswith("//")
+    return RedirectResponse(next_path if local else "/inbox/pending", status_code=303)
+
+
+@router.post("/logout")
+async def sign_out(request: Request, form: CheckedForm) -> Response:
+    request.session.clear()
+    return RedirectResponse("/inbox", status_code=303)
+
+
+@router.post("/approvals/{approval_id}/approve")
+async def approve(
+    request: Request,
+    approval_id: UUID,
+    principal: SignedIn,
+    form: CheckedForm,
+    decisions: Decisions,
+    approvals: Approvals,
+    config: Config,
+) -> Response:
+    return await _decide(
+        request, approval_id, principal, form, decisions, approvals, config, "approve"
+    )
+
+
+@router.post("/approvals/{approval_id}/reject")
+async def reject(
+    request: Request,
+    approval_id: UUID,
+    principal: SignedIn,
+    form: CheckedForm,
+    decisions: Decisions,
+    approvals: Approvals,
+    config: Config,
+) -> Response:
+    return await _decide(
+        request, approval_id, principal, form, decisions, approvals, config, "reject"
+    )
+
+
+@router.post("/approvals/{approval_id}/edit")
+async def edit(
+    request: Request,
+    approval_id: UUID,
+    principal: SignedIn,
+    form: CheckedForm,
+    decisions: Decisions,
+    approvals: Approvals,
+    config: Config,
+) -> Response:
+    return await _decide(
+        request, approval_id, principal, form, decisions, approvals, config, "edit"
+    )
+
+
+async def _decide(
+    request: Request,
+    approval_id: UUID,
+    principal: Principal,
+    form: dict[str, str],
+    decisions: Decisions,
+    approvals: Approvals,
+    config: Config,
+    decision: Decision,
+) -> Response:
+    reason = form.get("reason", "").strip() or None
+    try:
+        plan: Plan | None = None
+        if decision == "edit":
+            record = await approvals.get(approval_id)
+            plan = edited_plan(record.plan, config.catalog, form)
+        view = await decisions.decide(
+            principal=principal,
+            approval_id=approval_id,
+            decision=decision,
+            reason=reason,
+            plan=plan,
+            shown_hash=form.get("shown_hash") or None,
+            channel="inbox",
+        )
+    except DomainError as refused:
+        return await approval_view(
+            request,
+            approval_id,
+            principal,
+            approvals,
+            config,
+            error=str(refused),
+            status_code=refused.status_code,
+        )
+    if decision == "edit":
+        flash(request, "Edit recorded: the edited plan is re-assessed as a new request below.")
+        return RedirectResponse(f"/inbox/workflows/{view.workflow_id}", status_code=303)
+    done = {"approve": "Approved", "reject": "Rejected"}[decision]
+    text = f"{done}: the request is now {view.status} "
+    text += f"({view.approvals_received} of {view.required_approvals} approvals)."
+    text += " The workflow resumes." if view.resumed else ""
+    flash(request, text, kind="success")
+    return RedirectResponse(f"/inbox/approvals/{approval_id}", status_code=303)

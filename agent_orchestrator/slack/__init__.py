@@ -1,0 +1,1 @@
+"""Slack's interactivity endpoint (the Request URL of the Slack app)."""

@@ -1,0 +1,51 @@
+"""Row-level writes shared by the approval store: the audit row, the status, the approvers."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+
+from shared.lib.approvals.models import ApprovalStatus
+
+
+async def approvers(conn: AsyncConnection[DictRow], approval_id: UUID) -> list[str]:
+    rows = await (
+        await conn.execute(
+            "SELECT actor FROM approval_actions WHERE approval_id = %s AND action = 'approve'"
+            " ORDER BY id",
+            (approval_id,),
+        )
+    ).fetchall()
+    return [row["actor"] for row in rows]
+
+
+async def set_status(
+    conn: AsyncConnection[DictRow], approval_id: UUID, status: ApprovalStatus
+) -> None:
+    await conn.execute(
+        "UPDATE approval_requests SET status = %s, decided_at = now() WHERE id = %s",
+        (status.value, approval_id),
+    )
+
+
+async def append_action(
+    conn: AsyncConnection[DictRow],
+    *,
+    approval_id: UUID,
+    workflow_id: str,
+    action: str,
+    actor: str,
+    role: str | None = None,
+    reason: str | None = None,
+    plan_hash: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO approval_actions (approval_id, workflow_id, action, actor, role, reason,"
+        " plan_hash, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (approval_id, workflow_id, action, actor, role, reason, plan_hash, Jsonb(details or {})),
+    )

@@ -1,0 +1,1 @@
+"""Slack interactivity: Approve / Reject buttons on approval messages, verified and decided."""

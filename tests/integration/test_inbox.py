@@ -1,0 +1,156 @@
+"""The web inbox through HTTP (the browser test drives it in Chromium): sign-in and its cookie,
+CSRF on every form, decisions through the one decision service, history and statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from markupsafe import escape
+
+from agent_orchestrator.app import create_app
+from shared.lib.executors.fake import FakeExecutor
+from tests.helpers import auth, orchestrate, wait_status
+from tests.integration.inbox_support import csrf_of, inbox_settings, shown_hash_of, sign_in
+
+
+@pytest.fixture
+def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    fakes = {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
+    with TestClient(create_app(inbox_settings(database_url, tmp_path), executors=fakes)) as c:
+        yield c
+
+
+def _paused(api: TestClient) -> tuple[str, str]:
+    started = orchestrate(api, {"request": "restart web on prod"})
+    assert started["status"] == "awaiting_approval", started
+    return started["workflow_id"], started["approval_id"]
+
+
+def test_sign_in_sets_a_signed_http_only_strict_cookie(api: TestClient, tmp_path: Path) -> None:
+    page = api.get("/inbox/pending", follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"].startswith("/inbox?next=")
+    form = api.get("/inbox")
+    wrong = api.post("/inbox/login", data={"csrf_token": csrf_of(form.text), "api_key": "nope"})
+    assert wrong.status_code == 401
+    assert "unknown API key" in wrong.text
+    signed = api.post(
+        "/inbox/login",
+        data={"csrf_token": csrf_of(form.text), "api_key": "demo-approver-key"},
+        follow_redirects=False,
+    )
+    cookie = signed.headers["set-cookie"]
+    assert cookie.startswith("agent_inbox=")
+    assert "httponly" in cookie.lower()
+    assert "samesite=strict" in cookie.lower()
+    assert "path=/inbox" in cookie.lower()
+    assert "max-age=28800" in cookie.lower()
+    assert (tmp_path / "inbox-session-secret").stat().st_mode & 0o077 == 0
+    pending = api.get("/inbox/pending")
+    assert pending.status_code == 200
+    assert 'data-testid="who">bob<' in pending.text
+    api.cookies.clear()
+    api.cookies.set("agent_inbox", "forged" + cookie.split(";")[0][-20:], path="/inbox")
+    assert api.get("/inbox/pending", follow_redirects=False).status_code == 303
+
+
+def test_a_decision_form_without_its_csrf_token_is_refused(
+    api: TestClient, database_url: str
+) -> None:
+    workflow_id, approval_id = _paused(api)
+    sign_in(api, "bob")
+    page = api.get(f"/inbox/approvals/{approval_id}")
+    for data in ({}, {"csrf_token": "not-the-session-token"}):
+        refused = api.post(f"/inbox/approvals/{approval_id}/approve", data=data)
+        assert refused.status_code == 403
+        assert "csrf_token" in refused.json()["detail"]
+    with psycopg.connect(database_url) as conn:
+        decisions = conn.execute(
+            "SELECT count(*) FROM approval_actions WHERE approval_id = %s AND action = 'approve'",
+            (approval_id,),
+        ).fetchone()
+    assert decisions == (0,)
+    approved = api.post(
+        f"/inbox/approvals/{approval_id}/approve",
+        data={"csrf_token": csrf_of(page.text), "shown_hash": shown_hash_of(page.text)},
+    )
+    assert approved.status_code == 200
+    assert "Approved: the request is now approved (1 of 1 approvals)" in approved.text
+    wait_status(api, workflow_id, "completed")
+
+
+def test_requester_sees_why_and_refusals_match_rest(api: TestClient) -> None:
+    _, approval_id = _paused(api)
+    sign_in(api, "alice")
+    page = api.get(f"/inbox/approvals/{approval_id}")
+    assert "requested this work and cannot decide on it" in page.text
+    assert 'action="/inbox/approvals/' not in page.text
+    forced = api.post(
+        f"/inbox/approvals/{approval_id}/approve", data={"csrf_token": csrf_of(page.text)}
+    )
+    rest = api.post(f"/approve/{approval_id}", headers=auth("alice"))
+    assert forced.status_code == rest.status_code == 403
+    assert escape(rest.json()["detail"]) in forced.text
+    sign_in(api, "bob")
+    page = api.get(f"/inbox/approvals/{approval_id}")
+    no_reason = api.post(
+        f"/inbox/approvals/{approval_id}/reject",
+        data={"csrf_token": csrf_of(page.text), "reason": "  "},
+    )
+    assert no_reason.status_code == 422
+    assert "field &#39;reason&#39; is required to reject" in no_reason.text
+    assert api.get(f"/approvals/{approval_id}", headers=auth("bob")).json()["status"] == "pending"
+
+
+def test_decision_records_what_was_shown_and_the_workflow_page_replays_it(
+    api: TestClient,
+) -> None:
+    workflow_id, approval_id = _paused(api)
+    sign_in(api, "bob")
+    page = api.get(f"/inbox/approvals/{approval_id}")
+    shown = shown_hash_of(page.text)
+    stale = api.post(
+        f"/inbox/approvals/{approval_id}/approve",
+        data={"csrf_token": csrf_of(page.text), "shown_hash": "0" * 64},
+    )
+    assert stale.status_code == 409
+    assert "not what you were shown" in stale.text
+    api.post(
+        f"/inbox/approvals/{approval_id}/approve",
+        data={"csrf_token": csrf_of(page.text), "shown_hash": shown},
+    )
+    wait_status(api, workflow_id, "completed")
+    record = api.get(f"/approvals/{approval_id}", headers=auth("bob")).json()
+    approve = next(a for a in record["actions"] if a["action"] == "approve")
+    recorded = approve["details"]["shown"]
+    assert recorded["hash"] == shown
+    assert recorded["channel"] == "inbox"
+    assert recorded["checkpoint_id"]
+    workflow_page = api.get(f"/inbox/workflows/{workflow_id}")
+    index = [a["action"] for a in record["actions"]].index("approve")
+    assert f"/inbox/approvals/{approval_id}/shown/{index}" in workflow_page.text
+    replay = api.get(f"/inbox/approvals/{approval_id}/shown/{index}")
+    assert replay.status_code == 200
+    assert 'data-testid="replay-match"' in replay.text
+    assert shown[:16] in replay.text
+
+
+def test_history_lists_decided_approvals_and_the_statistics_view(api: TestClient) -> None:
+    workflow_id, approval_id = _paused(api)
+    api.post(f"/reject/{approval_id}", headers=auth("bob"), json={"reason": "not now"})
+    wait_status(api, workflow_id, "rejected")
+    sign_in(api, "carol")
+    history = api.get("/inbox/history", params={"status": "rejected"})
+    assert history.status_code == 200
+    assert f"/inbox/approvals/{approval_id}" in history.text
+    assert "bob reject" in history.text
+    assert 'data-testid="statistics"' in history.text
+    none = api.get("/inbox/history", params={"status": "approved"})
+    assert f"/inbox/approvals/{approval_id}" not in none.text
+    bad = api.get("/inbox/history", params={"tier": "urgent"})
+    assert bad.status_code == 422
+    assert "tier" in bad.text
