@@ -18,6 +18,7 @@ from graphs.verification import verify_results
 from shared.lib.approvals.models import GateDecision
 from shared.lib.execution.models import ExecutionResult
 from shared.lib.metrics import APPROVAL_REQUESTS
+from shared.lib.planning.errors import PlanningError, PlanOutcome
 from shared.lib.planning.models import Plan
 from shared.lib.risk.models import RiskAssessment
 from shared.lib.workflows.models import WorkRequest
@@ -35,6 +36,11 @@ async def plan(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[
     request = WorkRequest.model_validate(state["request"])
     try:
         planned = await ctx.planner.plan(request)
+    except PlanningError as unplannable:  # a question back or a refusal: nothing will run
+        outcome = PlanOutcome.from_error(unplannable).model_dump(mode="json")
+        event = "planning_refused" if outcome["status"] == "rejected" else "needs_clarification"
+        await ctx.workflows.update(workflow_id, outcome=outcome, event=event, detail=outcome)
+        return {"plan": None, "planning_error": str(unplannable), "planning_outcome": outcome}
     except Exception as error:  # a plan that cannot be made is an outcome, not a crash
         message = str(error)
         await ctx.workflows.update(workflow_id, event="planning_failed", detail={"error": message})
@@ -190,6 +196,11 @@ async def report(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dic
 
 
 def final_status(state: WorkflowState) -> tuple[str, str | None]:
+    outcome = state.get("planning_outcome")
+    if outcome and outcome["status"] == "rejected":
+        return "rejected", f"refused by rule {outcome['rule']}: {outcome['reason']}"
+    if outcome and outcome["status"] == "needs_clarification":
+        return "needs_clarification", outcome["question"]
     if state.get("planning_error"):
         return "failed", f"could not plan: {state['planning_error']}"
     decision = state.get("decision")

@@ -10,6 +10,8 @@ class WorkflowState(TypedDict, total=False):
     request: dict[str, Any]
     plan: dict[str, Any] | None
     planning_error: str | None
+    planning_outcome: dict[str, Any] | None
+    """A question back or a refusal (PlanOutcome), when planning stopped short of a plan."""
     assessment: dict[str, Any] | None
     auto_approved: bool
     round: int

@@ -105,9 +105,17 @@ class WorkflowView(BaseModel):
     risk: RiskView | None
     approval_id: UUID | None
     error: str | None = None
+    question: str | None = Field(
+        default=None, description="With `needs_clarification`: what to say more precisely."
+    )
+    candidates: list[str] = Field(
+        default_factory=list, description="With `needs_clarification`: names that would work."
+    )
+    rule: str | None = Field(default=None, description="With `rejected`: the rule that refused.")
 
     @classmethod
     def of(cls, record: WorkflowRecord) -> WorkflowView:
+        outcome = record.outcome or {}
         risk = None
         if record.risk:
             risk = RiskView(tier=record.risk["tier"], reasons=record.risk.get("reasons", []))
@@ -118,6 +126,9 @@ class WorkflowView(BaseModel):
             risk=risk,
             approval_id=record.approval_id if record.status == "awaiting_approval" else None,
             error=record.error,
+            question=outcome.get("question"),
+            candidates=outcome.get("candidates") or [],
+            rule=outcome.get("rule"),
         )
 
 

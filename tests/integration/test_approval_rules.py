@@ -189,24 +189,29 @@ def test_risk_reasons_name_the_rules_that_fired(api: TestClient) -> None:
     [
         (
             {"operation": "restart", "target": "web2", "environment": "prod"},
-            ["could not plan: unknown target 'web2'", "web", "orders-db", "vault"],
+            ["unknown target 'web2'", "web", "orders-db", "vault"],
         ),
     ],
 )
-def test_unknown_target_fails_planning_and_touches_nothing(
+def test_unknown_target_asks_back_and_touches_nothing(
     api: TestClient, fakes: dict[str, FakeExecutor], step: dict[str, Any], expected: list[str]
 ) -> None:
     """An unknown operation never gets this far: it is a 422 (tests/integration/
     test_input_bounds.py); a target is resolved by the planner, which names the known ones."""
     started = orchestrate(api, step)
-    assert started["status"] == "failed", started
+    # A question back, not `failed` (which means an error while running).
+    assert started["status"] == "needs_clarification", started
     assert started["approval_id"] is None and started["plan"] is None
-    error = started["error"]
-    assert error.startswith(expected[0]), error
-    assert all(name in error for name in expected[1:]), error
+    question = started["question"]
+    assert question.startswith(expected[0]), question
+    assert all(name in question for name in expected[1:]), question
+    assert set(expected[1:]) <= set(started["candidates"]), started["candidates"]
     detail = workflow(api, started["workflow_id"])
     assert detail["approvals"] == [] and detail["executions"] == []
-    assert [e["event"] for e in detail["timeline"]][-1] == "failed"
+    assert [e["event"] for e in detail["timeline"]][-2:] == [
+        "needs_clarification",
+        "needs_clarification",
+    ]
     assert [call for fake in fakes.values() for call in fake.calls] == []
 
 
@@ -217,7 +222,8 @@ def test_mutating_a_protected_target_is_refused_at_planning(
     # two approvers and refused only when it ran).
     started = orchestrate(api, {"operation": "restart", "target": "vault", "environment": "prod"})
     assert started["approval_id"] is None and started["plan"] is None, started
-    assert started["status"] in ("failed", "rejected"), started
+    assert started["status"] == "rejected", started
+    assert started["rule"] == "deny-protected-target", started
     assert "deny-protected-target" in started["error"], started["error"]
     assert "protected" in started["error"]
     detail = workflow(api, started["workflow_id"])

@@ -77,12 +77,13 @@ async def test_a_request_that_cannot_be_planned_goes_straight_to_the_report(
     start = await world.new_workflow(steps(("reboot_everything", "dev", "web")))
     final = await _run(graph, start, start, world.context())
 
-    assert final["status"] == "failed"
-    assert final["error"].startswith("could not plan: ")
+    # An operation the catalog lacks is a question back, not an error while running.
+    assert final["status"] == "needs_clarification"
     assert "reboot_everything" in final["error"]
+    assert final["planning_outcome"]["status"] == "needs_clarification"
     assert "assessment" not in final
     events = [e.event for e in await world.events(start["workflow_id"])]
-    assert events == ["received", "planning_failed", "failed"]
+    assert events == ["received", "needs_clarification", "needs_clarification"]
     assert world.docker.calls == []
 
 

@@ -12,13 +12,15 @@ from pydantic import BaseModel, Field
 from shared.lib.db.pool import Pool
 from shared.lib.errors import NotFoundError
 
-TERMINAL_STATUSES = frozenset({"completed", "failed", "rejected", "expired", "withdrawn"})
+TERMINAL_STATUSES = frozenset(
+    {"completed", "failed", "rejected", "expired", "withdrawn", "needs_clarification"}
+)
 
 # Columns a node may set; anything else is a programming error.
 _UPDATABLE = frozenset(
-    {"status", "plan", "risk", "approval_id", "results", "verification", "error"}
+    {"status", "plan", "risk", "approval_id", "results", "verification", "error", "outcome"}
 )
-_JSON_COLUMNS = frozenset({"plan", "risk", "results", "verification"})
+_JSON_COLUMNS = frozenset({"plan", "risk", "results", "verification", "outcome"})
 
 
 class WorkflowEvent(BaseModel):
@@ -39,6 +41,8 @@ class WorkflowRecord(BaseModel):
     results: list[dict[str, Any]] = Field(default_factory=list)
     verification: list[dict[str, Any]] = Field(default_factory=list)
     error: str | None = None
+    outcome: dict[str, Any] | None = None
+    """Why planning stopped: the question and candidates, or the rule that refused."""
     request_id: str | None = None
     created_at: datetime
     updated_at: datetime
