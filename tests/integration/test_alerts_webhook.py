@@ -348,18 +348,33 @@ def test_an_alert_naming_an_unknown_target_starts_nothing(
     api: TestClient, database_url: str
 ) -> None:
     unknown = alert(service="web2", env="dev")
-    unmatched = alert(alertname="DiskAlmostFull", service="web", env="dev")
     no_env = alert(service="web")  # web exists in dev and prod
-    reply = delivered(api, unknown, unmatched, no_env)
-    assert (reply["ignored"], reply["started"]) == (3, 0)
+    reply = delivered(api, unknown, no_env)
+    assert (reply["ignored"], reply["started"]) == (2, 0)
     reasons = [outcome["reason"] for outcome in reply["alerts"]]
     assert "unknown target 'web2'" in reasons[0]
-    assert "no recovery strategy matches alert 'DiskAlmostFull'" in reasons[1]
-    assert "several environments" in reasons[2]
-    for fired in (unknown, unmatched, no_env):
+    assert "several environments" in reasons[1]
+    for fired in (unknown, no_env):
         assert workflows_for(database_url, fired["fingerprint"]) == []
         row = alert_rows(database_url, fired["fingerprint"])[0]
         assert (row["action"], row["status"]) == ("ignored", "firing")
+
+
+def test_an_alert_no_strategy_covers_is_investigated_read_only(
+    api: TestClient, database_url: str
+) -> None:
+    """Issue 10: not dropped; the target its labels name is read (never changed)."""
+    unmatched = alert(alertname="DiskAlmostFull", service="web", env="dev")
+    [outcome] = delivered(api, unmatched)["alerts"]
+    assert outcome["outcome"] == "workflow_started", outcome
+    started = workflow(api, outcome["workflow_id"])
+    assert [(s["operation"], s["target"]) for s in started["plan"]] == [
+        ("health", "web"),
+        ("logs", "web"),
+    ]
+    row = alert_rows(database_url, unmatched["fingerprint"])[0]
+    assert (row["action"], row["strategy"]) == ("workflow", "investigate-unmatched")
+    assert "no strategy matches 'DiskAlmostFull'" in row["reason"]
 
 
 def test_alerts_are_listed_for_principals(api: TestClient) -> None:

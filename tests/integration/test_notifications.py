@@ -372,3 +372,54 @@ def test_an_alert_about_the_agent_notifies_escalated_with_reason_and_evidence(
     slack = wait_events(receiver, "/slack", ["escalated"])
     assert "InstanceDown" in json.dumps(slack[0].payload["blocks"])
     assert fakes["docker"].calls == []
+
+
+def _alert_api(receiver: WebhookReceiver, tmp_path: Path, database_url: str) -> TestClient:
+    settings = load_settings(
+        DATABASE_URL=database_url,
+        AGENT_CONFIG_DIR=CONFIG_DIR,
+        AGENT_DATA_DIR=tmp_path,
+        AGENT_ENVIRONMENTS_FILE=FIXTURES / "environments.yml",
+        AGENT_NOTIFICATIONS_FILE=write_config(tmp_path, both_formats(receiver)[:1]),
+        AGENT_PUBLIC_URL=PUBLIC_URL,
+        AGENT_ALERT_WEBHOOK_TOKEN=ALERT_TOKEN,
+    )
+    fakes = {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
+    return TestClient(create_app(settings, executors=fakes))
+
+
+def test_an_unknown_alert_about_a_configured_target_is_investigated_then_escalated(
+    receiver: WebhookReceiver, tmp_path: Path, database_url: str
+) -> None:
+    with _alert_api(receiver, tmp_path, database_url) as api:
+        unknown = alert(alertname="PaymentsLatencyOdd", service="web", env="prod")
+        reply = delivered(api, unknown)
+        [outcome] = reply["alerts"]
+        assert outcome["outcome"] == "workflow_started", outcome
+        assert outcome["strategy"] == "investigate-unmatched"
+        done = wait_status(api, outcome["workflow_id"], "completed")
+        escalations = wait_events(receiver, "/json", ["escalated"])
+    assert [step["operation"] for step in done["plan"]] == ["health", "logs"]
+    assert {e["operation"] for e in done["executions"]} == {"health", "logs"}
+    payload = next(r.payload for r in escalations if r.payload["event"] == "escalated")
+    assert "PaymentsLatencyOdd" in payload["reason"]
+    evidence = payload["evidence"]
+    assert (evidence["target"], evidence["environment"]) == ("web", "prod")
+    assert evidence["workflow_id"] == outcome["workflow_id"]
+    assert [f["operation"] for f in evidence["findings"]] == ["health", "logs"]
+
+
+def test_an_unknown_alert_about_nothing_configured_is_escalated_at_once(
+    receiver: WebhookReceiver, tmp_path: Path, database_url: str
+) -> None:
+    with _alert_api(receiver, tmp_path, database_url) as api:
+        stray = alert(alertname="DiskFillingUp", service="billing-batch", env="prod")
+        reply = delivered(api, stray)
+        [outcome] = reply["alerts"]
+        assert outcome["outcome"] == "escalated", outcome
+        assert outcome["workflow_id"] is None
+        escalations = wait_events(receiver, "/json", ["escalated"])
+    payload = next(r.payload for r in escalations if r.payload["event"] == "escalated")
+    assert "DiskFillingUp" in payload["reason"]
+    assert "no configured target" in payload["reason"]
+    assert payload["evidence"]["labels"]["service"] == "billing-batch"

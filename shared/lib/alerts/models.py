@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.lib.planning.models import PlannedOperation
 from shared.lib.safe_input import SafeText, text_problem
 
 # Alertmanager sends this for an alert that has not ended yet.
@@ -148,3 +149,19 @@ class WebhookReply(BaseModel):
             refused=count("refused"),
             alerts=outcomes,
         )
+
+
+Action = Literal["workflow", "escalated", "ignored"]
+
+
+class RecoveryDecision(BaseModel):
+    """The outcome of triage; `steps` is empty unless the action is `workflow`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: Action
+    reason: str | None = None
+    strategy: str | None = None
+    target: str | None = None
+    environment: str | None = None
+    steps: tuple[PlannedOperation, ...] = ()

@@ -11,28 +11,32 @@ from typing import Any, Literal, Protocol
 
 from prometheus_client import Counter
 
+from shared.lib.alerts.investigation import INVESTIGATION
 from shared.lib.alerts.models import (
     AlertmanagerAlert,
     AlertmanagerPayload,
     AlertOutcome,
     Outcome,
+    RecoveryDecision,
     RefusedAlert,
     WebhookReply,
 )
 from shared.lib.alerts.store import AlertNotice, AlertRecord, AlertStore
-from shared.lib.alerts.triage import AlertFacts, AlertTriage, RecoveryDecision
+from shared.lib.alerts.triage import AlertFacts, AlertTriage
 from shared.lib.approvals.service import ApprovalService
 from shared.lib.errors import ConflictError, DomainError
 from shared.lib.settings import Settings
 from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.models import WorkRequest
-from shared.lib.workflows.store import WorkflowStore
+from shared.lib.workflows.store import TERMINAL_STATUSES, WorkflowStore
 
 log = logging.getLogger(__name__)
 
 REQUESTER = "alertmanager"
 """Who asks for alert-driven work; not a principal, so it can never approve anything."""
 SIGNATURE_HEADER = "X-Signature-256"
+FINDING_OUTPUT_CHARS = 4000
+"""How much of each read an escalation carries (the ledger keeps the whole output)."""
 
 ALERT_NOTIFICATIONS = Counter(
     "orchestrator_alert_notifications_total",
@@ -165,6 +169,36 @@ class AlertService:
             )
         return WebhookReply.of(outcomes)
 
+    async def workflow_finished(self, workflow_id: str, status: str) -> None:
+        """An investigation of an alert no strategy covers has ended: escalate with what it
+        found. Told by the status hook, so a run recovered after a crash still escalates."""
+        if status not in TERMINAL_STATUSES:
+            return
+        workflow = await self._workflows.get(workflow_id)
+        alert = (workflow.request or {}).get("alert") or {}
+        if workflow.source != "alert" or alert.get("strategy") != INVESTIGATION:
+            return
+        record = await self._store.get(int(alert["alert_id"]))
+        if record is None:
+            return
+        reason = record.reason or f"alert {record.alertname} matches no strategy"
+        await self._approvals.notifier.escalated(
+            key=f"{record.fingerprint}:{workflow_id}",
+            reason=f"{reason}; the investigation ended {status}, a human must decide what to do",
+            evidence={
+                "alertname": record.alertname,
+                "fingerprint": record.fingerprint,
+                "labels": record.labels,
+                "target": record.target,
+                "environment": record.environment,
+                "workflow_id": workflow_id,
+                "findings": [_finding(result) for result in workflow.results],
+            },
+        )
+        if self._incidents is not None:
+            await self._incidents.escalated(record)
+        await self._store.note(record.id, f"investigated in {workflow_id} ({status}); escalated")
+
     async def _firing(self, alert: AlertNotice, *, request_id: str | None) -> AlertOutcome:
         decision = self._triage.decide(AlertFacts(alertname=alert.alertname, labels=alert.labels))
         recorded = await self._store.record_firing(alert, decision)
@@ -262,6 +296,19 @@ def _refused(alert: RefusedAlert) -> AlertOutcome:
         received=0,
         reason=alert.reason,
     )
+
+
+def _finding(result: dict[str, Any]) -> dict[str, Any]:
+    output = str(result.get("stdout") or "")
+    return {
+        "operation": result.get("operation"),
+        "target": result.get("target"),
+        "status": result.get("status"),
+        "reason": result.get("reason"),
+        "output": output[-FINDING_OUTPUT_CHARS:],
+        "truncated": bool(result.get("truncated")) or len(output) > FINDING_OUTPUT_CHARS,
+        "data": result.get("data") or {},
+    }
 
 
 def _escalation_evidence(alert: AlertNotice, decision: RecoveryDecision) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
 
-from shared.lib.alerts.triage import RecoveryDecision
+from shared.lib.alerts.models import RecoveryDecision
 from shared.lib.db.pool import Pool
 from shared.lib.workflows.store import TERMINAL_STATUSES
 

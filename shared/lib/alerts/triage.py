@@ -7,10 +7,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
+from shared.lib.alerts.investigation import investigation
+from shared.lib.alerts.models import Action, RecoveryDecision
 from shared.lib.alerts.strategies import (
     NameFromLabels,
     RecoveryStrategies,
@@ -34,8 +33,6 @@ from shared.lib.targets.resolver import OWN_CONTAINER, OWN_DATABASE, OWN_DATABAS
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SELF_REASONS = frozenset({OWN_CONTAINER, OWN_HOST, OWN_DATABASE, OWN_DATABASE_HOST})
 
-Action = Literal["workflow", "escalated", "ignored"]
-
 
 @dataclass(frozen=True)
 class AlertFacts:
@@ -43,19 +40,6 @@ class AlertFacts:
 
     alertname: str
     labels: Mapping[str, str]
-
-
-class RecoveryDecision(BaseModel):
-    """The outcome of triage; `steps` is empty unless the action is `workflow`."""
-
-    model_config = ConfigDict(frozen=True)
-
-    action: Action
-    reason: str | None = None
-    strategy: str | None = None
-    target: str | None = None
-    environment: str | None = None
-    steps: tuple[PlannedOperation, ...] = ()
 
 
 class _Refused(Exception):
@@ -90,7 +74,13 @@ class AlertTriage:
             return RecoveryDecision(action="escalated", reason=own)
         strategy = self._strategies.match(alert.alertname, alert.labels)
         if strategy is None:
-            return RecoveryDecision(action="ignored", reason=self._no_strategy(alert.alertname))
+            return investigation(
+                alertname=alert.alertname,
+                labels=alert.labels,
+                resolver=self._resolver,
+                catalog=self._catalog,
+                unmatched=self._no_strategy(alert.alertname),
+            )
         if strategy.escalate:
             reason = f"strategy '{strategy.id}' hands {_shown(alert.alertname)} to a human"
             return RecoveryDecision(action="escalated", reason=reason, strategy=strategy.id)
