@@ -216,6 +216,15 @@ def test_an_alert_is_recovered_after_approval_and_withdrawn_when_it_resolves_fir
     ]
     assert workflow["risk"]["tier"] == "medium"
     assert _state(bed.web)["Running"] is False
+    # Investigate first: the approver sees the logs and the container's state, read before
+    # the pause, and the logs were read once (the execution reuses that ledger row).
+    shown = bed.get(f"/approvals/{first['approval_id']}", "bob")
+    [logs] = shown["context"]["evidence"]
+    assert (logs["operation"], logs["target"], logs["status"]) == ("logs", "web", "ok"), logs
+    [state] = shown["context"]["targets"].values()
+    assert state["state"]["running"] is False, state
+    reads_before = [e for e in workflow["executions"] if e["operation"] == "logs"]
+    assert [e["status"] for e in reads_before] == ["ok"]
 
     approved = bed.post(f"/approve/{first['approval_id']}", "bob", {"reason": "bring it back"})
     assert approved.status_code == 202, approved.text
