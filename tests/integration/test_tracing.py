@@ -183,3 +183,30 @@ def test_capture_reads_multipart_runs_however_compressed(
     (run,) = capture.named("intake")
     assert run["end_time"] == "2026-01-01T00:00:00Z"
     assert _metadata(run) == {"workflow_id": "wf-1", "approval_id": "a-1"}
+
+
+def test_a_chat_read_is_a_traced_workflow_with_a_ledger_row(
+    app: FastAPI, tracing_to: LangSmithCapture
+) -> None:
+    """Issue 10: chat's run-at-once reads go through the graph, the ledger and tracing."""
+    capture = tracing_to
+    with TestClient(app) as api:
+        reply = api.post(
+            "/chat", json={"message": "show me the logs of web on dev"}, headers=auth("alice")
+        )
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert body["status"] == "answered", body
+        assert [(r["operation"], r["target"], r["status"]) for r in body["results"]] == [
+            ("logs", "web", "ok")
+        ]
+        listed = api.get("/workflows", headers=auth("alice")).json()
+        [read] = [w for w in listed if w["plan"] and w["plan"][0]["operation"] == "logs"]
+        detail = api.get(f"/workflows/{read['workflow_id']}", headers=auth("alice")).json()
+        assert detail["source"] == "chat" and detail["status"] == "completed"
+        assert [(e["operation"], e["status"]) for e in detail["executions"]] == [("logs", "ok")]
+    by_name = _wait_for_runs(
+        capture, {"devops-workflow", "execute"}, workflow_id=read["workflow_id"]
+    )
+    traced = {_metadata(run).get("workflow_id") for run in by_name["devops-workflow"]}
+    assert read["workflow_id"] in traced
