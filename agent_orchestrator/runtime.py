@@ -108,7 +108,7 @@ async def start_runtime(
     )
     approvals, workflows = ApprovalStore(database.pool), WorkflowStore(database.pool)
     ledger = ExecutionLedger(database.pool, owner=settings.replica_id)
-    planner = conversation_planner(settings, config)
+    planner = conversation_planner(settings, config, reader=runner)
     assessor = RiskAssessor(policy=config.risk, catalog=config.catalog, resolver=config.targets)
     context = WorkflowContext(
         planner=planner,

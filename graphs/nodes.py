@@ -83,6 +83,7 @@ async def request_approval(
         "plan_authors": _plan_authors(state),
         "evidence": state.get("evidence", []),
         "request_flags": [flag.model_dump(mode="json") for flag in planned.flags],
+        "summary": planned.summary,
     }
     if request.reason:
         context["request_reason"] = request.reason  # the requester's why, for the approver

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.planning.llm import PLAN_TOOL
+from shared.lib.planning.llm_reads import READ_TOOL
 from tests.helpers import auth, wait_status
 from tests.integration.chat_support import (
     all_calls,
@@ -94,7 +95,13 @@ def test_model_checks_at_once_and_the_restart_waits_for_an_approver(
     step_schema = tool["parameters"]["properties"]["steps"]["items"]["properties"]
     assert step_schema["operation"]["enum"] == catalog().names()
     assert not {"risk", "tier", "risk_level"} & set(tool["parameters"]["properties"])
-    assert sent[0]["tool_choice"] == {"type": "function", "function": {"name": PLAN_TOOL}}
+    # A tool call is required: the plan, or first a read (read-only operations only).
+    assert sent[0]["tool_choice"] == "required"
+    reads = sent[0]["tools"][1]["function"]
+    assert reads["name"] == READ_TOOL
+    readable = set(reads["parameters"]["properties"]["operation"]["enum"])
+    assert readable and not any(catalog().get(name).mutates for name in readable)
+    assert "restart" not in readable
     assert sent[0]["messages"][-1] == {"role": "user", "content": SLOW_API}
 
     own = say(llm_api, "alice", "yes, approve", first["session_id"])

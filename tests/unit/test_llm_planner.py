@@ -3,12 +3,16 @@ retry with the error, fallbacks, and plans that never carry a model's opinion on
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from shared.lib.catalog import load_catalog
+from shared.lib.commands import load_command_policy
+from shared.lib.execution.runner import OperationRunner
+from shared.lib.executors.fake import FakeExecutor
 from shared.lib.planning import PlanningError
 from shared.lib.planning.conversation import (
     ConversationContext,
@@ -16,6 +20,7 @@ from shared.lib.planning.conversation import (
     OfflineConversationPlanner,
 )
 from shared.lib.planning.llm import PLAN_TOOL, LlmPlanner
+from shared.lib.planning.llm_reads import MAX_READS, READ_TOOL
 from shared.lib.planning.models import PlannedOperation
 from shared.lib.settings import load_settings
 from shared.lib.targets import TargetResolver, load_targets
@@ -193,3 +198,104 @@ async def test_offline_conversation_fills_in_it_but_never_replaces_a_name(
         "deny-protected-target",
         [],
     )
+
+
+# --- looking before planning (issue 10, item 7) ------------------------------------------
+
+
+@pytest.fixture
+def docker() -> FakeExecutor:
+    return FakeExecutor(kind="docker")
+
+
+@pytest.fixture
+def looking_planner(stub: OpenAIStub, resolver: TargetResolver, docker: FakeExecutor) -> LlmPlanner:
+    catalog = load_catalog(config_dir=CONFIG_DIR)
+    runner = OperationRunner(
+        catalog=catalog,
+        targets=resolver,
+        policy=load_command_policy(config_dir=CONFIG_DIR),
+        executors={"docker": docker, "ssh": FakeExecutor(kind="ssh")},
+    )
+    settings = load_settings(LLM_BASE_URL=stub.base_url, LLM_API_KEY="k", LLM_TIMEOUT_S=1)
+    return LlmPlanner.from_settings(
+        settings,
+        catalog=catalog,
+        resolver=resolver,
+        fallback=OfflineConversationPlanner(catalog=catalog, resolver=resolver),
+        reader=runner,
+    )
+
+
+def _read(operation: str, target: str = "web", environment: str = "prod") -> dict[str, str]:
+    return {"operation": operation, "target": target, "environment": environment}
+
+
+async def test_check_and_restart_if_needed_reads_then_proposes_with_its_reason(
+    looking_planner: LlmPlanner, stub: OpenAIStub, docker: FakeExecutor
+) -> None:
+    docker.target("web").running = False
+    stub.reply_tool_call(READ_TOOL, _read("health"))
+    stub.reply_tool_call(
+        PLAN_TOOL,
+        plan(
+            {"operation": "restart", "target": "web", "environment": "prod"},
+            rationale="web is stopped, so it needs a restart",
+        ),
+    )
+    proposal = await looking_planner.propose(
+        text="check web on prod and restart it if needed", history=[], context=NOTHING
+    )
+    assert [(s.operation, s.target, s.environment) for s in proposal.steps] == [
+        ("restart", "web", "prod")
+    ]
+    assert "web is stopped" in proposal.rationale
+    assert "read before planning: health prod/web: failed" in proposal.rationale
+    # The planner read; it changed nothing (the restart waits for the gate).
+    assert [call.operation for call in docker.calls] == ["health"]
+    answered = [m for m in stub.requests[1]["messages"] if m["role"] == "tool"]
+    assert json.loads(answered[0]["content"])["status"] == "failed"
+    plan_made = proposal.as_plan()
+    assert "The model's reason: web is stopped" in plan_made.summary
+
+
+async def test_a_healthy_target_read_first_gets_no_change(
+    looking_planner: LlmPlanner, stub: OpenAIStub, docker: FakeExecutor
+) -> None:
+    stub.reply_tool_call(READ_TOOL, _read("health"))
+    stub.reply_tool_call(
+        PLAN_TOOL,
+        plan(
+            {"operation": "health", "target": "web", "environment": "prod"},
+            intent="read_only",
+            rationale="web is healthy; nothing to restart",
+        ),
+    )
+    proposal = await looking_planner.propose(
+        text="check web on prod and restart it if needed", history=[], context=NOTHING
+    )
+    assert [s.operation for s in proposal.steps] == ["health"]
+    assert proposal.intent == "read_only"
+    assert all(call.operation == "health" for call in docker.calls)
+
+
+async def test_reads_are_bounded_and_never_change_anything(
+    looking_planner: LlmPlanner, stub: OpenAIStub, docker: FakeExecutor
+) -> None:
+    stub.reply_tool_call(READ_TOOL, _read("restart"))  # a change dressed as a read
+    for _ in range(MAX_READS + 1):
+        stub.reply_tool_call(READ_TOOL, _read("logs"))
+    stub.reply_tool_call(
+        PLAN_TOOL,
+        plan({"operation": "logs", "target": "web", "environment": "prod"}, intent="read_only"),
+    )
+    proposal = await looking_planner.propose(
+        text="show the logs of web on prod", history=[], context=NOTHING
+    )
+    assert [s.operation for s in proposal.steps] == ["logs"]
+    assert [call.operation for call in docker.calls] == ["logs"] * MAX_READS
+    tool_answers = [
+        json.loads(m["content"]) for m in stub.requests[-1]["messages"] if m["role"] == "tool"
+    ]
+    assert "not a read-only catalog operation" in tool_answers[0]["refused"]
+    assert "no more reads" in tool_answers[-1]["refused"]

@@ -74,7 +74,10 @@ class Proposal(BaseModel):
             raise ClarificationNeeded(
                 self.question or self.rationale or "nothing to do", self.candidates
             )
-        return Plan(steps=self.steps, summary=summarize(self.steps), flags=self.flags)
+        summary = summarize(self.steps)
+        if self.planner == "llm" and self.rationale:  # the model's stated reason, shown as such
+            summary = f"{summary}. The model's reason: {self.rationale}"
+        return Plan(steps=self.steps, summary=summary, flags=self.flags)
 
     @classmethod
     def refused(cls, error: PlanRejected, *, planner: Literal["llm", "offline"]) -> Proposal:

@@ -7,12 +7,15 @@ import logging
 from shared.lib.config import AgentConfig
 from shared.lib.planning.conversation import ConversationPlanner, OfflineConversationPlanner
 from shared.lib.planning.llm import LlmPlanner
+from shared.lib.planning.llm_reads import Reader
 from shared.lib.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def conversation_planner(settings: Settings, config: AgentConfig) -> ConversationPlanner:
+def conversation_planner(
+    settings: Settings, config: AgentConfig, *, reader: Reader | None = None
+) -> ConversationPlanner:
     """The LLM planner when an endpoint is configured, else the offline one (its fallback)."""
     offline = OfflineConversationPlanner(
         catalog=config.catalog,
@@ -24,5 +27,9 @@ def conversation_planner(settings: Settings, config: AgentConfig) -> Conversatio
         return offline
     log.info("planning with an LLM", extra={"model": settings.llm_model})
     return LlmPlanner.from_settings(
-        settings, catalog=config.catalog, resolver=config.targets, fallback=offline
+        settings,
+        catalog=config.catalog,
+        resolver=config.targets,
+        fallback=offline,
+        reader=reader,
     )

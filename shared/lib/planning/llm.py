@@ -44,6 +44,13 @@ from shared.lib.planning.llm_prompt import (
     plan_tool,
     runs_on_text,
 )
+from shared.lib.planning.llm_reads import (
+    READS_PROMPT,
+    Investigation,
+    Reader,
+    read_tool,
+    with_reads,
+)
 from shared.lib.planning.models import Plan, PlannedOperation
 from shared.lib.planning.offline import AskedFor
 from shared.lib.settings import Settings
@@ -98,14 +105,18 @@ class LlmPlanner:
         resolver: TargetResolver,
         fallback: OfflineConversationPlanner,
         model_name: str = "",
+        reader: Reader | None = None,
     ) -> None:
         self._catalog = catalog
         self._resolver = resolver
         self._fallback = fallback
         self._model_name = model_name
+        self._reader = reader
         self._tool = plan_tool(catalog)
+        # With a reader the model may look before it plans (read_state), then must plan.
+        tools = [self._tool, read_tool(catalog)] if reader is not None else [self._tool]
         self._bound: Runnable[Any, BaseMessage] = model.bind_tools(
-            [self._tool], tool_choice=PLAN_TOOL
+            tools, tool_choice="required" if reader is not None else PLAN_TOOL
         )
 
     @classmethod
@@ -116,6 +127,7 @@ class LlmPlanner:
         catalog: Catalog,
         resolver: TargetResolver,
         fallback: OfflineConversationPlanner,
+        reader: Reader | None = None,
     ) -> LlmPlanner:
         """A ChatOpenAI client for the configured endpoint (OpenAI, vLLM, Ollama...)."""
         model = ChatOpenAI(
@@ -134,6 +146,7 @@ class LlmPlanner:
             resolver=resolver,
             fallback=fallback,
             model_name=settings.llm_model,
+            reader=reader,
         )
 
     async def plan(self, request: WorkRequest) -> Plan:
@@ -162,12 +175,16 @@ class LlmPlanner:
             error = PlanRejected(screened.rule or "rejected", screened.reason or "")
             return Proposal.refused(error, planner="llm")
         messages = self._messages(text, history, context)
+        investigation = self._investigation()
         reason = ""
         try:
             for attempt in (1, 2):
                 reply = await self._ask(messages)
+                if investigation is not None:
+                    reply = await investigation.look_first(reply, messages, ask=self._ask)
                 try:
-                    return self._proposal(reply, context, text=text, screened=screened)
+                    proposal = self._proposal(reply, context, text=text, screened=screened)
+                    return with_reads(proposal, investigation)
                 except _Invalid as invalid:
                     log.info(
                         "model plan rejected",
@@ -182,6 +199,11 @@ class LlmPlanner:
         return fallback.model_copy(
             update={"notes": [*fallback.notes, f"{reason}; planned offline"]}
         )
+
+    def _investigation(self) -> Investigation | None:
+        if self._reader is None:
+            return None
+        return Investigation(reader=self._reader, catalog=self._catalog, resolver=self._resolver)
 
     async def _ask(self, messages: list[BaseMessage]) -> AIMessage:
         config = {"run_name": "chat-planner", "metadata": {"model": self._model_name}}
@@ -323,9 +345,10 @@ class LlmPlanner:
             about = f"{context.last_target}" + (
                 f" in {context.last_environment}" if context.last_environment else ""
             )
-        return SYSTEM_PROMPT.format(
+        prompt = SYSTEM_PROMPT.format(
             tool=PLAN_TOOL, operations=operations, targets=targets, about=about
         )
+        return prompt + (READS_PROMPT if self._reader is not None else "")
 
 
 def _check_asked(step: PlannedOperation, asked: AskedFor, catalog: Catalog) -> None:
