@@ -46,48 +46,20 @@ async def sign_out(request: Request, form: CheckedForm) -> Response:
     return RedirectResponse("/inbox", status_code=303)
 
 
-@router.post("/approvals/{approval_id}/approve")
-async def approve(
+@router.post("/approvals/{approval_id}/{decision}")
+async def decide(
     request: Request,
     approval_id: UUID,
+    decision: Decision,
     principal: SignedIn,
     form: CheckedForm,
     decisions: Decisions,
     approvals: Approvals,
     config: Config,
 ) -> Response:
+    """Approve, reject (a reason is required) or edit, through the one decision service."""
     return await _decide(
-        request, approval_id, principal, form, decisions, approvals, config, "approve"
-    )
-
-
-@router.post("/approvals/{approval_id}/reject")
-async def reject(
-    request: Request,
-    approval_id: UUID,
-    principal: SignedIn,
-    form: CheckedForm,
-    decisions: Decisions,
-    approvals: Approvals,
-    config: Config,
-) -> Response:
-    return await _decide(
-        request, approval_id, principal, form, decisions, approvals, config, "reject"
-    )
-
-
-@router.post("/approvals/{approval_id}/edit")
-async def edit(
-    request: Request,
-    approval_id: UUID,
-    principal: SignedIn,
-    form: CheckedForm,
-    decisions: Decisions,
-    approvals: Approvals,
-    config: Config,
-) -> Response:
-    return await _decide(
-        request, approval_id, principal, form, decisions, approvals, config, "edit"
+        request, approval_id, principal, form, decisions, approvals, config, decision
     )
 
 
