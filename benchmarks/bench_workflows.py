@@ -48,7 +48,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "workflows.md"
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 RESTART_ON_PROD = {"operation": "restart", "environment": "prod"}
-POLL_S = 0.2
+WAIT_S = 30  # GET /workflows/{id}?wait=S, the long poll
 POOL_MAX = 20  # the service's DB_POOL_MAX default; the bare graph's pool gets the same
 PAGE = 1000
 PACKAGES = ("langgraph", "langgraph-checkpoint-postgres", "langgraph-checkpoint", "psycopg",
@@ -120,11 +120,12 @@ async def _api_workflow(client: httpx.AsyncClient, targets: Iterator[str]) -> Ap
     approve = await client.post(f"/approve/{approval_id}", json={}, headers=auth("bob"))
     ack_ms = (time.perf_counter() - sent) * 1000
     _expect(approve, 202)
-    while True:
-        detail = _expect(await client.get(f"/workflows/{workflow_id}", headers=auth("alice")))
+    while True:  # long poll: answered as soon as the run the approval resumed ends
+        params = {"wait": WAIT_S, "answered": approval_id}
+        url = f"/workflows/{workflow_id}"
+        detail = _expect(await client.get(url, params=params, headers=auth("alice")))
         if detail["status"] not in ("planning", "awaiting_approval", "running"):
             break
-        await asyncio.sleep(POLL_S)
     if detail["status"] != "completed":
         raise RuntimeError(f"workflow {workflow_id} ended {detail['status']}: {detail['error']}")
     executing = next(e for e in detail["timeline"] if e["event"] == "executing")
@@ -547,8 +548,8 @@ def _render(args: argparse.Namespace, facts: dict[str, str], results: Results) -
         "per round. API: `python -m agent_orchestrator serve` as a subprocess, "
         f"`AGENT_DRY_RUN=true` (in-memory executors), DB_POOL_MAX={POOL_MAX}, its own throwaway "
         f"database, INFO logs to a file; httpx.AsyncClient at concurrency {c} does POST "
-        f"/orchestrate (alice) -> POST /approve (bob) -> GET /workflows/{{id}} every "
-        f"{POLL_S * 1000:.0f} ms until `completed`. "
+        f"/orchestrate (alice) -> POST /approve (bob) -> GET /workflows/{{id}}?wait={WAIT_S}"
+        "&answered={approval} (a long poll) until `completed`. "
         "Bare: intake -> plan -> assess -> gate(interrupt) -> execute(no-op) -> verify -> report, "
         'invoked, then resumed with `Command(resume=...)`, `durability="sync"`, '
         f"AsyncConnectionPool(max_size={POOL_MAX}) on another throwaway database. Postgres, the "

@@ -157,3 +157,27 @@ def test_resume_continues_a_run_that_failed_inside_the_process(
         done = wait_status(api, started["workflow_id"], "completed")
     assert docker.target("web").restart_count == 1  # the ledger kept the restart from re-running
     assert [e["status"] for e in done["executions"]] == ["ok"]
+
+
+def test_long_poll_answers_once_the_resumed_run_ends(
+    api: TestClient, fakes: dict[str, FakeExecutor]
+) -> None:
+    started = api.post(
+        "/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice")
+    ).json()
+    workflow_id, approval_id = started["workflow_id"], started["approval_id"]
+    paused = api.get(f"/workflows/{workflow_id}", params={"wait": 5}, headers=auth("alice"))
+    assert paused.status_code == 200
+    assert paused.json()["status"] == "awaiting_approval"  # a pause for people ends the wait
+
+    assert api.post(f"/approve/{approval_id}", headers=auth("bob")).status_code == 202
+    params: dict[str, str | int] = {"wait": 30, "answered": approval_id}
+    done = api.get(f"/workflows/{workflow_id}", params=params, headers=auth("alice")).json()
+    assert done["status"] == "completed"  # one request, no polling
+    assert fakes["docker"].target("web").restart_count == 1
+
+
+def test_long_poll_is_bounded(api: TestClient) -> None:
+    response = api.get("/workflows/wf-0000000000000000", params={"wait": 61}, headers=auth("bob"))
+    assert response.status_code == 422
+    assert "wait" in response.text

@@ -17,6 +17,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+from uuid import UUID
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
@@ -102,16 +103,22 @@ class WorkflowEngine:
             self._milestones.pop(workflow_id, None)
         return await self._workflows.get(workflow_id)
 
-    async def settle(self, workflow_id: str, *, timeout_s: float) -> WorkflowRecord:
+    async def settle(
+        self, workflow_id: str, *, timeout_s: float, answered: UUID | None = None
+    ) -> WorkflowRecord:
         """Wait until the workflow ends or waits for approvers, or `timeout_s` passes; the
-        record as it then is. Woken at once by this process's runs, and polls for others'."""
+        record as it then is. Woken at once by this process's runs, and polls for others'.
+        A pause on `answered` (an approval the caller already decided) does not count."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
             change = self._changes.setdefault(workflow_id, asyncio.Event())
             record = await self._workflows.get(workflow_id)
             remaining = deadline - loop.time()
-            if record.terminal or record.status == "awaiting_approval" or remaining <= 0:
+            waiting = record.status == "awaiting_approval" and (
+                answered is None or record.approval_id != answered
+            )
+            if record.terminal or waiting or remaining <= 0:
                 return record
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(change.wait(), timeout=min(remaining, SETTLE_POLL_S))
