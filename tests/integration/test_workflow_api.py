@@ -181,3 +181,31 @@ def test_long_poll_is_bounded(api: TestClient) -> None:
     response = api.get("/workflows/wf-0000000000000000", params={"wait": 61}, headers=auth("bob"))
     assert response.status_code == 422
     assert "wait" in response.text
+
+
+def test_pending_approvals_page_by_cursor_with_summaries(api: TestClient) -> None:
+    for _ in range(3):
+        started = api.post(
+            "/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice")
+        )
+        assert started.json()["status"] == "awaiting_approval"
+    every = api.get("/approvals/pending", headers=auth("bob"))
+    assert every.status_code == 200 and "X-Next-Cursor" not in every.headers
+    full = [item["id"] for item in every.json()]
+    assert len(full) == 3 and "assessment" in every.json()[0]  # older clients: unchanged
+
+    params: dict[str, str | int] = {"limit": 2, "view": "summary"}
+    first = api.get("/approvals/pending", params=params, headers=auth("bob"))
+    assert first.status_code == 200
+    cursor = first.headers["X-Next-Cursor"]
+    assert 'rel="next"' in first.headers["Link"]
+    item = first.json()[0]
+    assert item["steps"] == ["restart web"] and item["approvals_received"] == 0
+    assert "assessment" not in item and "context" not in item
+    rest = api.get("/approvals/pending", params={**params, "after": cursor}, headers=auth("bob"))
+    assert "X-Next-Cursor" not in rest.headers
+    assert [i["id"] for i in first.json() + rest.json()] == full
+
+    bad = api.get("/approvals/pending", params={"after": "nonsense"}, headers=auth("bob"))
+    assert bad.status_code == 422
+    assert "'after'" in bad.json()["detail"]

@@ -10,6 +10,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from shared.lib.approvals.listing import ApprovalSummary, Cursor, pending_page
 from shared.lib.approvals.models import (
     ApprovalAction,
     ApprovalRecord,
@@ -122,24 +123,36 @@ class ApprovalStore:
         risk_level: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        after: Cursor | None = None,
     ) -> list[ApprovalRecord]:
-        clauses = ["r.status = 'pending'", "r.expires_at > now()"]
-        args: list[object] = []
-        if roles:
-            clauses.append("r.allowed_roles && %s")
-            args.append(sorted(roles))
-        if risk_level:
-            clauses.append("r.risk_level = %s")
-            args.append(risk_level)
-        query = (
-            _SELECT_REQUEST
-            + " WHERE "
-            + " AND ".join(clauses)
-            + " ORDER BY r.created_at, r.id LIMIT %s OFFSET %s"
-        )
+        """Full records of one page, oldest first (see `listing`)."""
         async with self._pool.connection() as conn:
-            rows = await (await conn.execute(query.encode(), [*args, limit, offset])).fetchall()
+            rows = await pending_page(
+                conn, roles=roles, risk_level=risk_level, limit=limit, offset=offset, after=after
+            )
         return [ApprovalRecord(**row) for row in rows]
+
+    async def list_pending_summaries(
+        self,
+        *,
+        roles: set[str] | None = None,
+        risk_level: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        after: Cursor | None = None,
+    ) -> list[ApprovalSummary]:
+        """One page as a list shows it: no plan body, assessment, context or actions."""
+        async with self._pool.connection() as conn:
+            rows = await pending_page(
+                conn,
+                roles=roles,
+                risk_level=risk_level,
+                limit=limit,
+                offset=offset,
+                after=after,
+                summary=True,
+            )
+        return [ApprovalSummary(**row) for row in rows]
 
     async def decide(
         self,
