@@ -85,17 +85,10 @@ def decode_cursor(token: str) -> Cursor:
         ) from bad
 
 
-async def pending_page(
-    conn: AsyncConnection[DictRow],
-    *,
-    roles: set[str] | None,
-    risk_level: str | None,
-    limit: int,
-    offset: int = 0,
-    after: Cursor | None = None,
-    summary: bool = False,
-) -> list[dict[str, Any]]:
-    """Rows of one page in `(created_at, id)` order, each with `approvals_received`."""
+def pending_query(
+    *, roles: set[str] | None, risk_level: str | None, after: Cursor | None, summary: bool
+) -> tuple[sql.Composed, list[object]]:
+    """The page query (its last two parameters are LIMIT and OFFSET) and its filter values."""
     clauses = ["r.status = 'pending'", "r.expires_at > now()"]
     args: list[object] = []
     if roles:
@@ -111,5 +104,20 @@ async def pending_page(
         columns=sql.SQL(_SUMMARY_COLUMNS if summary else "r.*"),
         where=sql.SQL(" AND ").join(sql.SQL(clause) for clause in clauses),
     )
+    return query, args
+
+
+async def pending_page(
+    conn: AsyncConnection[DictRow],
+    *,
+    roles: set[str] | None,
+    risk_level: str | None,
+    limit: int,
+    offset: int = 0,
+    after: Cursor | None = None,
+    summary: bool = False,
+) -> list[dict[str, Any]]:
+    """Rows of one page in `(created_at, id)` order, each with `approvals_received`."""
+    query, args = pending_query(roles=roles, risk_level=risk_level, after=after, summary=summary)
     cursor = await conn.execute(query, [*args, limit, offset])
     return await cursor.fetchall()
