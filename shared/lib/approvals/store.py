@@ -21,6 +21,7 @@ from shared.lib.approvals.models import (
 )
 from shared.lib.approvals.policy import DecisionSubject, authorize_decider
 from shared.lib.approvals.rows import append_action, approvers, set_status
+from shared.lib.approvals.wakeups import notify_settled
 from shared.lib.db.pool import Pool
 from shared.lib.errors import ConflictError, InvalidRequestError, NotFoundError
 from shared.lib.planning.models import Plan
@@ -189,6 +190,8 @@ class ApprovalStore:
                     f"{expected_plan_hash[:12]}; review the current plan and decide again"
                 )
             gate = await _apply_decision(conn, row, actor, role, decision, reason, plan, shown)
+            if gate is not None:  # settled: other replicas hear of it at commit
+                await notify_settled(conn, approval_id=approval_id, workflow_id=row["workflow_id"])
         return DecisionResult(approval=await self.get(approval_id), gate=gate)
 
     async def resolve(
@@ -210,6 +213,7 @@ class ApprovalStore:
                 reason=reason,
                 plan_hash=row["plan_hash"],
             )
+            await notify_settled(conn, approval_id=approval_id, workflow_id=row["workflow_id"])
         return await self.get(approval_id)
 
     async def expire_due(self, *, actor: str, limit: int = 100) -> list[ApprovalRecord]:
