@@ -33,6 +33,11 @@ SELECT r.*,
   FROM approval_requests r
 """
 
+_SELECT_ACTIONS = (
+    "SELECT approval_id, action, actor, role, reason, plan_hash, details, created_at"
+    " FROM approval_actions"
+)
+
 
 class ApprovalStore:
     def __init__(self, pool: Pool) -> None:
@@ -89,25 +94,14 @@ class ApprovalStore:
                     plan_hash=plan.hash,
                     details={"risk_level": risk_level},
                 )
-        return await self.get(approval_id), created
+            return await _read(conn, approval_id), created
 
     async def get(self, approval_id: UUID) -> ApprovalRecord:
         async with self._pool.connection() as conn:
-            row = await (
-                await conn.execute(_SELECT_REQUEST + " WHERE r.id = %s", (approval_id,))
-            ).fetchone()
-            if row is None:
-                raise _not_found(approval_id)
-            actions = await (
-                await conn.execute(
-                    "SELECT action, actor, role, reason, plan_hash, details, created_at"
-                    " FROM approval_actions WHERE approval_id = %s ORDER BY id",
-                    (approval_id,),
-                )
-            ).fetchall()
-        return ApprovalRecord(**row, actions=[ApprovalAction(**a) for a in actions])
+            return await _read(conn, approval_id)
 
     async def for_workflow(self, workflow_id: str) -> list[ApprovalRecord]:
+        """Every round's request with its actions: two queries, whatever the rounds."""
         async with self._pool.connection() as conn:
             rows = await (
                 await conn.execute(
@@ -115,7 +109,16 @@ class ApprovalStore:
                     (workflow_id,),
                 )
             ).fetchall()
-        return [await self.get(row["id"]) for row in rows]
+            actions = await (
+                await conn.execute(
+                    _SELECT_ACTIONS + " WHERE approval_id = ANY(%s) ORDER BY id",
+                    ([row["id"] for row in rows],),
+                )
+            ).fetchall()
+        by_request: dict[UUID, list[ApprovalAction]] = {}
+        for action in actions:
+            by_request.setdefault(action.pop("approval_id"), []).append(ApprovalAction(**action))
+        return [ApprovalRecord(**row, actions=by_request.get(row["id"], [])) for row in rows]
 
     async def list_pending(
         self,
@@ -192,7 +195,8 @@ class ApprovalStore:
             gate = await _apply_decision(conn, row, actor, role, decision, reason, plan, shown)
             if gate is not None:  # settled: other replicas hear of it at commit
                 await notify_settled(conn, approval_id=approval_id, workflow_id=row["workflow_id"])
-        return DecisionResult(approval=await self.get(approval_id), gate=gate)
+            approval = await _read(conn, approval_id)  # in the transaction: no second checkout
+        return DecisionResult(approval=approval, gate=gate)
 
     async def resolve(
         self, *, approval_id: UUID, status: ApprovalStatus, actor: str, reason: str
@@ -214,7 +218,7 @@ class ApprovalStore:
                 plan_hash=row["plan_hash"],
             )
             await notify_settled(conn, approval_id=approval_id, workflow_id=row["workflow_id"])
-        return await self.get(approval_id)
+            return await _read(conn, approval_id)
 
     async def expire_due(self, *, actor: str, limit: int = 100) -> list[ApprovalRecord]:
         """Expire pending requests past their TTL; replicas skip rows another one holds."""
@@ -275,6 +279,23 @@ class ApprovalStore:
                 )
             ).fetchall()
         return [row["id"] for row in rows]
+
+
+async def _read(conn: AsyncConnection[DictRow], approval_id: UUID) -> ApprovalRecord:
+    row = await (
+        await conn.execute(_SELECT_REQUEST + " WHERE r.id = %s", (approval_id,))
+    ).fetchone()
+    if row is None:
+        raise _not_found(approval_id)
+    actions = await (
+        await conn.execute(_SELECT_ACTIONS + " WHERE approval_id = %s ORDER BY id", (approval_id,))
+    ).fetchall()
+    return ApprovalRecord(
+        **row,
+        actions=[
+            ApprovalAction(**{k: v for k, v in a.items() if k != "approval_id"}) for a in actions
+        ],
+    )
 
 
 def _not_found(approval_id: UUID) -> NotFoundError:

@@ -2,11 +2,13 @@
 
 The deciding replica hands the resume to its own runner directly; the NOTIFY (sent inside the
 decision's transaction, so delivered only if it commits) reaches the others. A replica that
-hears of another's decision tries the same exactly-once claim (`claim_resume`): when the
-decider already resumed, the claim fails and the notice is ignored; when the decider died
-between its commit and its resume, one listener wins and resumes at once instead of after the
-recovery grace. Recovery stays the safety net for a notice nobody heard (Postgres does not
-queue notices for a listener that is down).
+hears of another's decision gives the decider `HANDOFF_GRACE_S` to claim the resume itself
+(its hand-off takes milliseconds, and the decider answers the decision with `resumed: true`),
+then tries the same exactly-once claim (`claim_resume`): when the decider resumed, the claim
+fails and the notice is ignored; when the decider died between its commit and its resume, one
+listener wins and resumes within seconds instead of after the recovery grace. Recovery stays
+the safety net for a notice nobody heard (Postgres does not queue notices for a listener that
+is down).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ PROCESS_ID = uuid.uuid4().hex
 
 RECONNECT_S = 1.0
 
+# How long another replica's decider has to claim its own resume before a listener may.
+HANDOFF_GRACE_S = 5.0
+
 SettledHandler = Callable[[UUID], Awaitable[object]]
 
 
@@ -47,8 +52,11 @@ async def notify_settled(
 class SettledListener:
     """A task holding one connection that LISTENs; reconnects after losing it."""
 
-    def __init__(self, url: str, on_settled: SettledHandler) -> None:
+    def __init__(
+        self, url: str, on_settled: SettledHandler, *, grace_s: float = HANDOFF_GRACE_S
+    ) -> None:
         self._url = url
+        self.grace_s = grace_s
         self._on_settled = on_settled
         self._task: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[object]] = set()
@@ -63,8 +71,8 @@ class SettledListener:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._handlers:
-            await asyncio.wait(list(self._handlers), timeout=5.0)
+        for handler in list(self._handlers):
+            handler.cancel()  # recovery resumes what a closing replica leaves
 
     async def _run(self) -> None:
         while True:
@@ -99,6 +107,7 @@ class SettledListener:
         task.add_done_callback(self._handlers.discard)
 
     async def _handle(self, approval_id: UUID) -> object:
+        await asyncio.sleep(self.grace_s)  # the decider's own hand-off goes first
         try:
             return await self._on_settled(approval_id)
         except Exception:  # recovery picks it up; the listener stays up
