@@ -718,11 +718,15 @@ def _listing_lines(listing: dict[str, Any], pending: int) -> list[str]:
 
 def _plan_summary(plan: str) -> str:
     """What the list query's plan does, in a few words."""
-    parts = ["seq scan" if "Seq Scan" in plan else "index scan"]
-    if sort := re.search(r"Sort Method: ([\w-]+(?: [\w-]+)?)", plan):
-        parts.append(f"sort of every pending row ({sort.group(1)})")
-    if loops := re.search(r"Aggregate .*loops=(\d+)\)", plan):
-        parts.append(f"approvals_received subquery run {int(loops.group(1)):,} times")
+    scan = "seq scan" if "Seq Scan on approval_requests" in plan else "index scan"
+    parts = [f"{scan} of approval_requests"]
+    if re.search(r"Sort Key: r\.created_at", plan):
+        parts.append("sort of every pending row")
+    votes = re.search(r"Index (?:Only )?Scan using \w+ on approval_actions.*loops=(\d+)\)", plan)
+    if votes and int(votes.group(1)) > 1:
+        parts.append(f"votes counted per row ({int(votes.group(1)):,} index scans)")
+    elif "approval_actions" in plan:
+        parts.append("votes counted once for the page")
     return "; ".join(parts)
 
 
