@@ -34,7 +34,6 @@ RiskLevel = Annotated[str | None, Query(pattern="^(low|medium|high|critical)$")]
 Role = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
 _FULL = TypeAdapter(list[ApprovalView])
-_SUMMARIES = TypeAdapter(list[ApprovalSummary])
 
 
 @router.get(
@@ -82,21 +81,21 @@ async def list_pending(
     """Pending approvals, optionally only those a role may decide, or of one risk level."""
     roles = {role} if role else None
     position = decode_cursor(after) if after is not None else None
+    body: str | bytes
     if view == "summary":
-        summaries = await approvals.list_pending_summaries(
+        body, count, last = await approvals.pending_summaries_json(
             roles=roles, risk_level=risk_level, limit=limit, offset=offset, after=position
         )
-        body = _SUMMARIES.dump_json(summaries)
-        keys = [(item.created_at, item.id) for item in summaries]
     else:
         found = await approvals.list_pending(
             roles=roles, risk_level=risk_level, limit=limit, offset=offset, after=position
         )
         body = _FULL.dump_json([ApprovalView.of(record) for record in found])
-        keys = [(record.created_at, record.id) for record in found]
+        count = len(found)
+        last = (found[-1].created_at, found[-1].id) if found else None
     response = Response(content=body, media_type="application/json")
-    if len(keys) == limit:  # a full page: there may be more
-        cursor = encode_cursor(*keys[-1])
+    if last is not None and count == limit:  # a full page: there may be more
+        cursor = encode_cursor(*last)
         params = {**request.query_params, "after": cursor}
         params.pop("offset", None)
         response.headers["X-Next-Cursor"] = cursor

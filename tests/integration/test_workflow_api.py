@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
 
 from agent_orchestrator.app import create_app
+from shared.lib.approvals.listing import ApprovalSummary
 from shared.lib.execution.models import ExecutionResult, OperationCall
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.settings import load_settings
@@ -201,6 +203,7 @@ def test_pending_approvals_page_by_cursor_with_summaries(api: TestClient) -> Non
     assert 'rel="next"' in first.headers["Link"]
     item = first.json()[0]
     assert item["steps"] == ["restart web"] and item["approvals_received"] == 0
+    assert ApprovalSummary.model_validate(item).id == UUID(full[0])  # the documented shape
     assert "assessment" not in item and "context" not in item
     rest = api.get("/approvals/pending", params={**params, "after": cursor}, headers=auth("bob"))
     assert "X-Next-Cursor" not in rest.headers

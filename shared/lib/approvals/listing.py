@@ -121,3 +121,30 @@ async def pending_page(
     query, args = pending_query(roles=roles, risk_level=risk_level, after=after, summary=summary)
     cursor = await conn.execute(query, [*args, limit, offset])
     return await cursor.fetchall()
+
+
+# Postgres writes the summary page's JSON itself: the service passes the text through, with no
+# model per row; the last row's key becomes the next cursor.
+_AS_JSON = sql.SQL("""
+SELECT coalesce(json_agg(p ORDER BY p.created_at, p.id), '[]')::text AS items, count(*) AS n,
+       (array_agg(p.created_at ORDER BY p.created_at DESC, p.id DESC))[1] AS last_at,
+       (array_agg(p.id ORDER BY p.created_at DESC, p.id DESC))[1] AS last_id
+  FROM ({page}) p""")
+
+
+async def pending_summaries_json(
+    conn: AsyncConnection[DictRow],
+    *,
+    roles: set[str] | None,
+    risk_level: str | None,
+    limit: int,
+    offset: int = 0,
+    after: Cursor | None = None,
+) -> tuple[str, int, Cursor | None]:
+    """One summary page as a JSON array (`ApprovalSummary` fields), its length, its last key."""
+    query, args = pending_query(roles=roles, risk_level=risk_level, after=after, summary=True)
+    cursor = await conn.execute(_AS_JSON.format(page=query), [*args, limit, offset])
+    row = await cursor.fetchone()
+    assert row is not None  # an aggregate always answers one row
+    last = (row["last_at"], row["last_id"]) if row["n"] else None
+    return row["items"], row["n"], last

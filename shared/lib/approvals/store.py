@@ -10,7 +10,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from shared.lib.approvals.listing import ApprovalSummary, Cursor, pending_page
+from shared.lib.approvals.listing import Cursor, pending_page, pending_summaries_json
 from shared.lib.approvals.models import (
     ApprovalAction,
     ApprovalRecord,
@@ -136,7 +136,7 @@ class ApprovalStore:
             )
         return [ApprovalRecord(**row) for row in rows]
 
-    async def list_pending_summaries(
+    async def pending_summaries_json(
         self,
         *,
         roles: set[str] | None = None,
@@ -144,19 +144,13 @@ class ApprovalStore:
         limit: int = 100,
         offset: int = 0,
         after: Cursor | None = None,
-    ) -> list[ApprovalSummary]:
-        """One page as a list shows it: no plan body, assessment, context or actions."""
+    ) -> tuple[str, int, Cursor | None]:
+        """One page as a list shows it (`ApprovalSummary` fields) as JSON text written by
+        Postgres, its length and its last key: no plan body, assessment, context or actions."""
         async with self._pool.connection() as conn:
-            rows = await pending_page(
-                conn,
-                roles=roles,
-                risk_level=risk_level,
-                limit=limit,
-                offset=offset,
-                after=after,
-                summary=True,
+            return await pending_summaries_json(
+                conn, roles=roles, risk_level=risk_level, limit=limit, offset=offset, after=after
             )
-        return [ApprovalSummary(**row) for row in rows]
 
     async def decide(
         self,
