@@ -20,6 +20,7 @@ from shared.lib.alerts.triage import AlertTriage
 from shared.lib.approvals.refusals import RefusalLog
 from shared.lib.approvals.service import ApprovalService
 from shared.lib.approvals.store import ApprovalStore
+from shared.lib.approvals.wakeups import SettledListener
 from shared.lib.chat.service import ChatService
 from shared.lib.chat.store import ChatStore
 from shared.lib.config import AgentConfig
@@ -76,8 +77,11 @@ class AgentRuntime:
     slack: SlackInteractivity
     trackers: TrackerService | None = None
     sweeper: asyncio.Task[None] | None = None
+    settled: SettledListener | None = None
 
     async def close(self) -> None:
+        if self.settled is not None:
+            await self.settled.close()
         if self.sweeper is not None:
             self.sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -225,6 +229,9 @@ async def start_runtime(
     if trackers is not None:
         await trackers.start()
     runtime.sweeper = asyncio.create_task(_sweep(runtime, settings))
+    # Decisions taken by other replicas resume here at once if their decider could not.
+    runtime.settled = SettledListener(database.url, decisions.resume_decided)
+    runtime.settled.start()
     return runtime
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import TypeAdapter
 
 from agent_orchestrator.approvals.schemas import (
     ApprovalView,
@@ -16,33 +18,89 @@ from agent_orchestrator.approvals.schemas import (
 from agent_orchestrator.deps import Approvals, Catalog, CurrentPrincipal, Decisions
 from agent_orchestrator.system.errors import AUTHENTICATED, WITH_BODY, responses
 from agent_orchestrator.workflows.checks import check_steps
+from shared.lib.approvals.listing import (
+    MAX_OFFSET,
+    ApprovalSummary,
+    decode_cursor,
+    encode_cursor,
+)
 from shared.lib.approvals.models import Decision
 from shared.lib.approvals.service import DecisionView
 from shared.lib.errors import ForbiddenError
 
 router = APIRouter(tags=["approvals"], responses=responses(*AUTHENTICATED))
 
-MAX_OFFSET = 1_000_000
-
 RiskLevel = Annotated[str | None, Query(pattern="^(low|medium|high|critical)$")]
 Role = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
+_FULL = TypeAdapter(list[ApprovalView])
 
-@router.get("/approvals/pending")
+
+@router.get(
+    "/approvals/pending",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "One page, oldest first: full records, or with `view=summary` what "
+            "a list shows. A full page carries `X-Next-Cursor` (and a `Link: rel=next`): "
+            "pass it as `after` for the next page.",
+            "model": list[ApprovalView] | list[ApprovalSummary],
+        },
+        422: {"description": "A bad filter, limit, offset or cursor; the message names it."},
+    },
+)
 async def list_pending(
     principal: CurrentPrincipal,
     approvals: Approvals,
+    request: Request,
     role: Role = None,
     risk_level: RiskLevel = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> list[ApprovalView]:
+    offset: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_OFFSET,
+            description=f"Rows to skip (at most {MAX_OFFSET:,}; kept for older clients): "
+            "page with `after` instead, which costs the same on every page.",
+        ),
+    ] = 0,
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="The cursor from the previous page's `X-Next-Cursor` header: the "
+            "page starts after it.",
+        ),
+    ] = None,
+    view: Annotated[
+        Literal["full", "summary"],
+        Query(description="`full` (default): every field; `summary`: what a list shows."),
+    ] = "full",
+) -> Response:
     """Pending approvals, optionally only those a role may decide, or of one risk level."""
     roles = {role} if role else None
-    found = await approvals.list_pending(
-        roles=roles, risk_level=risk_level, limit=limit, offset=offset
-    )
-    return [ApprovalView.of(record) for record in found]
+    position = decode_cursor(after) if after is not None else None
+    body: str | bytes
+    if view == "summary":
+        body, count, last = await approvals.pending_summaries_json(
+            roles=roles, risk_level=risk_level, limit=limit, offset=offset, after=position
+        )
+    else:
+        found = await approvals.list_pending(
+            roles=roles, risk_level=risk_level, limit=limit, offset=offset, after=position
+        )
+        body = _FULL.dump_json([ApprovalView.of(record) for record in found])
+        count = len(found)
+        last = (found[-1].created_at, found[-1].id) if found else None
+    response = Response(content=body, media_type="application/json")
+    if last is not None and count == limit:  # a full page: there may be more
+        cursor = encode_cursor(*last)
+        params = {**request.query_params, "after": cursor}
+        params.pop("offset", None)
+        response.headers["X-Next-Cursor"] = cursor
+        response.headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+    return response
 
 
 @router.get("/approvals/{approval_id}", responses=responses(404))

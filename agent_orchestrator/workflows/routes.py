@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, status
 
@@ -29,6 +30,8 @@ from agent_orchestrator.workflows.schemas import (
 from shared.lib.workflows.models import WorkRequest
 
 router = APIRouter(tags=["workflows"], responses=responses(*AUTHENTICATED))
+
+MAX_WAIT_S = 60.0  # a long poll holds a request at most this long
 
 
 @router.post("/orchestrate", status_code=status.HTTP_201_CREATED, responses=responses(*WITH_BODY))
@@ -69,16 +72,41 @@ async def my_workflows(
     ]
 
 
-@router.get("/workflows/{workflow_id}", responses=responses(404))
+@router.get("/workflows/{workflow_id}", responses=responses(404, 422))
 async def get_workflow(
     workflow_id: WorkflowId,
     principal: CurrentPrincipal,
     workflows: Workflows,
     approvals: Approvals,
     ledger: Ledger,
+    engine: Engine,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT_S,
+            description="Long poll: hold the answer up to this many seconds until the "
+            "workflow ends or waits for approvers (0, the default, answers at once). Woken "
+            "at once by a change, so there is no need to poll.",
+        ),
+    ] = 0,
+    answered: Annotated[
+        UUID | None,
+        Query(
+            description="With `wait`: an approval you already decided; a pause on it does "
+            "not end the wait (use it to wait for the run your decision resumed)."
+        ),
+    ] = None,
 ) -> WorkflowDetail:
-    """Status, plan, risk with reasons, approvals and decisions, results and a timeline."""
-    record = await workflows.get(workflow_id)
+    """Status, plan, risk with reasons, approvals and decisions, results and a timeline.
+
+    With `wait=S` the request is a long poll: it answers once the workflow is completed,
+    failed, rejected, expired or withdrawn, or awaits a decision (other than `answered`), or
+    after S seconds with the workflow as it then is."""
+    if wait > 0:
+        record = await engine.settle(workflow_id, timeout_s=wait, answered=answered)
+    else:
+        record = await workflows.get(workflow_id)
     view = WorkflowView.of(record)
     return WorkflowDetail(
         **view.model_dump(),

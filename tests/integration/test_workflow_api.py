@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
 
 from agent_orchestrator.app import create_app
+from shared.lib.approvals.listing import ApprovalSummary
 from shared.lib.execution.models import ExecutionResult, OperationCall
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.settings import load_settings
@@ -157,3 +159,56 @@ def test_resume_continues_a_run_that_failed_inside_the_process(
         done = wait_status(api, started["workflow_id"], "completed")
     assert docker.target("web").restart_count == 1  # the ledger kept the restart from re-running
     assert [e["status"] for e in done["executions"]] == ["ok"]
+
+
+def test_long_poll_answers_once_the_resumed_run_ends(
+    api: TestClient, fakes: dict[str, FakeExecutor]
+) -> None:
+    started = api.post(
+        "/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice")
+    ).json()
+    workflow_id, approval_id = started["workflow_id"], started["approval_id"]
+    paused = api.get(f"/workflows/{workflow_id}", params={"wait": 5}, headers=auth("alice"))
+    assert paused.status_code == 200
+    assert paused.json()["status"] == "awaiting_approval"  # a pause for people ends the wait
+
+    assert api.post(f"/approve/{approval_id}", headers=auth("bob")).status_code == 202
+    params: dict[str, str | int] = {"wait": 30, "answered": approval_id}
+    done = api.get(f"/workflows/{workflow_id}", params=params, headers=auth("alice")).json()
+    assert done["status"] == "completed"  # one request, no polling
+    assert fakes["docker"].target("web").restart_count == 1
+
+
+def test_long_poll_is_bounded(api: TestClient) -> None:
+    response = api.get("/workflows/wf-0000000000000000", params={"wait": 61}, headers=auth("bob"))
+    assert response.status_code == 422
+    assert "wait" in response.text
+
+
+def test_pending_approvals_page_by_cursor_with_summaries(api: TestClient) -> None:
+    for _ in range(3):
+        started = api.post(
+            "/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice")
+        )
+        assert started.json()["status"] == "awaiting_approval"
+    every = api.get("/approvals/pending", headers=auth("bob"))
+    assert every.status_code == 200 and "X-Next-Cursor" not in every.headers
+    full = [item["id"] for item in every.json()]
+    assert len(full) == 3 and "assessment" in every.json()[0]  # older clients: unchanged
+
+    params: dict[str, str | int] = {"limit": 2, "view": "summary"}
+    first = api.get("/approvals/pending", params=params, headers=auth("bob"))
+    assert first.status_code == 200
+    cursor = first.headers["X-Next-Cursor"]
+    assert 'rel="next"' in first.headers["Link"]
+    item = first.json()[0]
+    assert item["steps"] == ["restart web"] and item["approvals_received"] == 0
+    assert ApprovalSummary.model_validate(item).id == UUID(full[0])  # the documented shape
+    assert "assessment" not in item and "context" not in item
+    rest = api.get("/approvals/pending", params={**params, "after": cursor}, headers=auth("bob"))
+    assert "X-Next-Cursor" not in rest.headers
+    assert [i["id"] for i in first.json() + rest.json()] == full
+
+    bad = api.get("/approvals/pending", params={"after": "nonsense"}, headers=auth("bob"))
+    assert bad.status_code == 422
+    assert "'after'" in bad.json()["detail"]

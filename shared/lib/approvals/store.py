@@ -10,6 +10,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from shared.lib.approvals.listing import Cursor, pending_page, pending_summaries_json
 from shared.lib.approvals.models import (
     ApprovalAction,
     ApprovalRecord,
@@ -20,6 +21,7 @@ from shared.lib.approvals.models import (
 )
 from shared.lib.approvals.policy import DecisionSubject, authorize_decider
 from shared.lib.approvals.rows import append_action, approvers, set_status
+from shared.lib.approvals.wakeups import notify_settled
 from shared.lib.db.pool import Pool
 from shared.lib.errors import ConflictError, InvalidRequestError, NotFoundError
 from shared.lib.planning.models import Plan
@@ -30,6 +32,11 @@ SELECT r.*,
          WHERE a.approval_id = r.id AND a.action = 'approve') AS approvals_received
   FROM approval_requests r
 """
+
+_SELECT_ACTIONS = (
+    "SELECT approval_id, action, actor, role, reason, plan_hash, details, created_at"
+    " FROM approval_actions"
+)
 
 
 class ApprovalStore:
@@ -87,25 +94,14 @@ class ApprovalStore:
                     plan_hash=plan.hash,
                     details={"risk_level": risk_level},
                 )
-        return await self.get(approval_id), created
+            return await _read(conn, approval_id), created
 
     async def get(self, approval_id: UUID) -> ApprovalRecord:
         async with self._pool.connection() as conn:
-            row = await (
-                await conn.execute(_SELECT_REQUEST + " WHERE r.id = %s", (approval_id,))
-            ).fetchone()
-            if row is None:
-                raise _not_found(approval_id)
-            actions = await (
-                await conn.execute(
-                    "SELECT action, actor, role, reason, plan_hash, details, created_at"
-                    " FROM approval_actions WHERE approval_id = %s ORDER BY id",
-                    (approval_id,),
-                )
-            ).fetchall()
-        return ApprovalRecord(**row, actions=[ApprovalAction(**a) for a in actions])
+            return await _read(conn, approval_id)
 
     async def for_workflow(self, workflow_id: str) -> list[ApprovalRecord]:
+        """Every round's request with its actions: two queries, whatever the rounds."""
         async with self._pool.connection() as conn:
             rows = await (
                 await conn.execute(
@@ -113,7 +109,16 @@ class ApprovalStore:
                     (workflow_id,),
                 )
             ).fetchall()
-        return [await self.get(row["id"]) for row in rows]
+            actions = await (
+                await conn.execute(
+                    _SELECT_ACTIONS + " WHERE approval_id = ANY(%s) ORDER BY id",
+                    ([row["id"] for row in rows],),
+                )
+            ).fetchall()
+        by_request: dict[UUID, list[ApprovalAction]] = {}
+        for action in actions:
+            by_request.setdefault(action.pop("approval_id"), []).append(ApprovalAction(**action))
+        return [ApprovalRecord(**row, actions=by_request.get(row["id"], [])) for row in rows]
 
     async def list_pending(
         self,
@@ -122,24 +127,30 @@ class ApprovalStore:
         risk_level: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        after: Cursor | None = None,
     ) -> list[ApprovalRecord]:
-        clauses = ["r.status = 'pending'", "r.expires_at > now()"]
-        args: list[object] = []
-        if roles:
-            clauses.append("r.allowed_roles && %s")
-            args.append(sorted(roles))
-        if risk_level:
-            clauses.append("r.risk_level = %s")
-            args.append(risk_level)
-        query = (
-            _SELECT_REQUEST
-            + " WHERE "
-            + " AND ".join(clauses)
-            + " ORDER BY r.created_at, r.id LIMIT %s OFFSET %s"
-        )
+        """Full records of one page, oldest first (see `listing`)."""
         async with self._pool.connection() as conn:
-            rows = await (await conn.execute(query.encode(), [*args, limit, offset])).fetchall()
+            rows = await pending_page(
+                conn, roles=roles, risk_level=risk_level, limit=limit, offset=offset, after=after
+            )
         return [ApprovalRecord(**row) for row in rows]
+
+    async def pending_summaries_json(
+        self,
+        *,
+        roles: set[str] | None = None,
+        risk_level: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        after: Cursor | None = None,
+    ) -> tuple[str, int, Cursor | None]:
+        """One page as a list shows it (`ApprovalSummary` fields) as JSON text written by
+        Postgres, its length and its last key: no plan body, assessment, context or actions."""
+        async with self._pool.connection() as conn:
+            return await pending_summaries_json(
+                conn, roles=roles, risk_level=risk_level, limit=limit, offset=offset, after=after
+            )
 
     async def decide(
         self,
@@ -176,7 +187,10 @@ class ApprovalStore:
                     f"{expected_plan_hash[:12]}; review the current plan and decide again"
                 )
             gate = await _apply_decision(conn, row, actor, role, decision, reason, plan, shown)
-        return DecisionResult(approval=await self.get(approval_id), gate=gate)
+            if gate is not None:  # settled: other replicas hear of it at commit
+                await notify_settled(conn, approval_id=approval_id, workflow_id=row["workflow_id"])
+            approval = await _read(conn, approval_id)  # in the transaction: no second checkout
+        return DecisionResult(approval=approval, gate=gate)
 
     async def resolve(
         self, *, approval_id: UUID, status: ApprovalStatus, actor: str, reason: str
@@ -197,7 +211,8 @@ class ApprovalStore:
                 reason=reason,
                 plan_hash=row["plan_hash"],
             )
-        return await self.get(approval_id)
+            await notify_settled(conn, approval_id=approval_id, workflow_id=row["workflow_id"])
+            return await _read(conn, approval_id)
 
     async def expire_due(self, *, actor: str, limit: int = 100) -> list[ApprovalRecord]:
         """Expire pending requests past their TTL; replicas skip rows another one holds."""
@@ -258,6 +273,23 @@ class ApprovalStore:
                 )
             ).fetchall()
         return [row["id"] for row in rows]
+
+
+async def _read(conn: AsyncConnection[DictRow], approval_id: UUID) -> ApprovalRecord:
+    row = await (
+        await conn.execute(_SELECT_REQUEST + " WHERE r.id = %s", (approval_id,))
+    ).fetchone()
+    if row is None:
+        raise _not_found(approval_id)
+    actions = await (
+        await conn.execute(_SELECT_ACTIONS + " WHERE approval_id = %s ORDER BY id", (approval_id,))
+    ).fetchall()
+    return ApprovalRecord(
+        **row,
+        actions=[
+            ApprovalAction(**{k: v for k, v in a.items() if k != "approval_id"}) for a in actions
+        ],
+    )
 
 
 def _not_found(approval_id: UUID) -> NotFoundError:

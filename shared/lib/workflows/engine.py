@@ -15,12 +15,13 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from uuid import UUID
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command, StateSnapshot
+from langgraph.types import Command, Interrupt, StateSnapshot
 from langsmith.utils import tracing_is_enabled
 
 from shared.lib.metrics import WORKFLOW_DURATION, WORKFLOWS
@@ -102,16 +103,22 @@ class WorkflowEngine:
             self._milestones.pop(workflow_id, None)
         return await self._workflows.get(workflow_id)
 
-    async def settle(self, workflow_id: str, *, timeout_s: float) -> WorkflowRecord:
+    async def settle(
+        self, workflow_id: str, *, timeout_s: float, answered: UUID | None = None
+    ) -> WorkflowRecord:
         """Wait until the workflow ends or waits for approvers, or `timeout_s` passes; the
-        record as it then is. Woken at once by this process's runs, and polls for others'."""
+        record as it then is. Woken at once by this process's runs, and polls for others'.
+        A pause on `answered` (an approval the caller already decided) does not count."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
             change = self._changes.setdefault(workflow_id, asyncio.Event())
             record = await self._workflows.get(workflow_id)
             remaining = deadline - loop.time()
-            if record.terminal or record.status == "awaiting_approval" or remaining <= 0:
+            waiting = record.status == "awaiting_approval" and (
+                answered is None or record.approval_id != answered
+            )
+            if record.terminal or waiting or remaining <= 0:
                 return record
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(change.wait(), timeout=min(remaining, SETTLE_POLL_S))
@@ -199,10 +206,13 @@ class WorkflowEngine:
                 await self._report_pause(workflow_id, config)
                 return
             try:
-                await self._graph.ainvoke(
+                output = await self._graph.ainvoke(
                     run_input, config, context=self._context, durability="sync"
                 )
-                await self._report_pause(workflow_id, config)
+                # The run's own output names the interrupts it stopped at (durable already):
+                # no need to read back the checkpoint it just wrote.
+                stopped = output.get("__interrupt__", []) if isinstance(output, dict) else None
+                await self._report_pause(workflow_id, config, stopped)
             except Exception as error:
                 log.exception("workflow run failed", extra={"workflow_id": workflow_id})
                 await self._workflows.update(
@@ -213,10 +223,14 @@ class WorkflowEngine:
                 )
                 await self.status_changed(workflow_id, "failed")
 
-    async def _report_pause(self, workflow_id: str, config: RunnableConfig) -> None:
-        """A run that stopped at an interrupt paused durably (`durability="sync"`): say so."""
-        snapshot = await self._graph.aget_state(config)
-        for pending in snapshot.interrupts:
+    async def _report_pause(
+        self, workflow_id: str, config: RunnableConfig, stopped: Sequence[Interrupt] | None = None
+    ) -> None:
+        """A run that stopped at an interrupt paused durably (`durability="sync"`): say so.
+        `stopped`: the interrupts the run reported; None reads them from the checkpoint."""
+        if stopped is None:
+            stopped = (await self._graph.aget_state(config)).interrupts
+        for pending in stopped:
             approval_id = pending.value.get("approval_id")
             if approval_id:
                 await self._on_pause(workflow_id, str(approval_id))

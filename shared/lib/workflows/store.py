@@ -22,6 +22,8 @@ _UPDATABLE = frozenset(
 )
 _JSON_COLUMNS = frozenset({"plan", "risk", "results", "verification", "outcome"})
 
+_INSERT_EVENT = "INSERT INTO workflow_events (workflow_id, event, detail) VALUES (%s, %s, %s)"
+
 
 class WorkflowEvent(BaseModel):
     event: str
@@ -66,15 +68,21 @@ class WorkflowStore:
         request: dict[str, Any],
         request_id: str | None,
     ) -> None:
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._pool.connection() as conn:  # one statement: row and event together
             await conn.execute(
-                "INSERT INTO workflows (id, source, requester, request, request_id)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                (workflow_id, source, requester, Jsonb(request), request_id),
-            )
-            await conn.execute(
-                "INSERT INTO workflow_events (workflow_id, event, detail) VALUES (%s, %s, %s)",
-                (workflow_id, "received", Jsonb({"source": source, "requester": requester})),
+                "WITH created AS (INSERT INTO workflows (id, source, requester, request,"
+                " request_id) VALUES (%s, %s, %s, %s, %s))"
+                " INSERT INTO workflow_events (workflow_id, event, detail) VALUES (%s, %s, %s)",
+                (
+                    workflow_id,
+                    source,
+                    requester,
+                    Jsonb(request),
+                    request_id,
+                    workflow_id,
+                    "received",
+                    Jsonb({"source": source, "requester": requester}),
+                ),
             )
 
     async def get(self, workflow_id: str) -> WorkflowRecord:
@@ -102,16 +110,17 @@ class WorkflowStore:
         values = [Jsonb(v) if name in _JSON_COLUMNS else v for name, v in fields.items()]
         if fields.get("status") in TERMINAL_STATUSES:
             assignments.append("finished_at = coalesce(finished_at, now())")
+        # Kept as two statements in one transaction (not one CTE statement): a process killed
+        # while its UPDATE waits on a row lock must leave nothing behind, and a lone autocommit
+        # statement would still commit once the lock frees (tests/integration/
+        # test_crash_recovery.py, after_step, counts on it).
         async with self._pool.connection() as conn, conn.transaction():
             if assignments:
                 query = f"UPDATE workflows SET {', '.join(assignments)}, updated_at = now() WHERE id = %s"  # noqa: S608, E501
                 # Column names come from _UPDATABLE only; values are parameters.
                 await conn.execute(query.encode(), [*values, workflow_id])
             if event:
-                await conn.execute(
-                    "INSERT INTO workflow_events (workflow_id, event, detail) VALUES (%s, %s, %s)",
-                    (workflow_id, event, Jsonb(detail or {})),
-                )
+                await conn.execute(_INSERT_EVENT, (workflow_id, event, Jsonb(detail or {})))
 
     async def timeline(self, workflow_id: str) -> list[WorkflowEvent]:
         async with self._pool.connection() as conn:
