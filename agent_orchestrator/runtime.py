@@ -151,6 +151,7 @@ async def start_runtime(
         refusals=refusals,
     )
     alert_records = AlertStore(database.pool)
+    context.alert_firing = alert_records.is_firing
     alerts = AlertService(
         store=alert_records,
         workflows=workflows,

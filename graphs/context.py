@@ -45,6 +45,10 @@ async def _no_notification(workflow_id: str, status: str) -> None:
     return None
 
 
+async def _always_firing(fingerprint: str) -> bool:
+    return True
+
+
 @dataclass
 class WorkflowContext:
     planner: Planner
@@ -57,3 +61,5 @@ class WorkflowContext:
     ledger: ExecutionLedger
     on_status: Callable[[str, str], Awaitable[None]] = field(default=_no_notification)
     """Told of every status change (wakes waiting API calls, sends notifications)."""
+    alert_firing: Callable[[str], Awaitable[bool]] = field(default=_always_firing)
+    """Whether the alert with this fingerprint still fires (a drifted run it started ends)."""

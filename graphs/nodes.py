@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from graphs.context import WorkflowContext
+from graphs.drift import fingerprint
 from graphs.inbox import gate_decision, gate_interrupt
 from graphs.state import WorkflowState
 from graphs.steps import execute_step
@@ -82,6 +83,9 @@ async def request_approval(
         context["request_reason"] = request.reason  # the requester's why, for the approver
     if request.context:
         context["request_context"] = request.context  # what the caller said, for the approver
+    drift = state.get("drift")
+    if drift and drift.get("round") == round_ - 1:
+        context["drift"] = drift  # what changed since the last round was approved
     record, created = await ctx.approvals.create(
         approval_id=approval_id,
         workflow_id=workflow_id,
@@ -101,7 +105,8 @@ async def request_approval(
     # The workflow says `awaiting_approval` only once the gate's pause is in the checkpoint:
     # the engine reports the pause (see WorkflowEngine.on_pause), not this node.
     await ctx.workflows.update(workflow_id, approval_id=approval_id)
-    return {"approval_id": str(record.id)}
+    seen = fingerprint(ctx.catalog, planned, context["targets"])
+    return {"approval_id": str(record.id), "fingerprint": seen}
 
 
 def gate(state: WorkflowState) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The graph factory: intake -> plan -> assess_risk -> [investigate -> request_approval -> gate]
--> execute -> verify -> report. Built without a checkpointer, so the service
+-> check_drift -> execute -> verify -> report (a drifted target goes back to investigate for a
+new round). Built without a checkpointer, so the service
 (AsyncPostgresSaver) and LangGraph Server (langgraph.json -> graphs/server.py:make_graph)
 compile it their own way."""
 
@@ -10,7 +11,7 @@ from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 
-from graphs import evidence, nodes
+from graphs import drift, evidence, nodes
 from graphs.context import WorkflowContext
 from graphs.state import WorkflowState
 
@@ -23,10 +24,10 @@ def after_assessment(state: WorkflowState) -> Literal["execute", "investigate"]:
     return "execute" if state.get("auto_approved") else "investigate"
 
 
-def after_gate(state: WorkflowState) -> Literal["execute", "apply_edit", "report"]:
+def after_gate(state: WorkflowState) -> Literal["check_drift", "apply_edit", "report"]:
     outcome = (state.get("decision") or {}).get("outcome")
     if outcome == "approved":
-        return "execute"
+        return "check_drift"
     if outcome == "edited":
         return "apply_edit"
     return "report"
@@ -52,6 +53,7 @@ def build_graph(bind: Binder | None = None) -> StateGraph[WorkflowState, Any]:
         ("request_approval", nodes.request_approval),
         ("gate", nodes.gate),
         ("apply_edit", nodes.apply_edit),
+        ("check_drift", drift.check_drift),
         ("execute", nodes.execute),
         ("verify", nodes.verify),
         ("report", nodes.report),
@@ -65,6 +67,7 @@ def build_graph(bind: Binder | None = None) -> StateGraph[WorkflowState, Any]:
     graph.add_edge("request_approval", "gate")
     graph.add_conditional_edges("gate", after_gate)
     graph.add_edge("apply_edit", "assess_risk")
+    graph.add_conditional_edges("check_drift", drift.after_drift)
     graph.add_edge("execute", "verify")
     graph.add_edge("verify", "report")
     graph.add_edge("report", END)
