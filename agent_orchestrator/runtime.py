@@ -43,6 +43,7 @@ from shared.lib.trackers.build import build_tracker
 from shared.lib.trackers.service import TrackerService
 from shared.lib.trackers.store import TrackerStore
 from shared.lib.workflows.engine import WorkflowEngine
+from shared.lib.workflows.leases import TargetLeases
 from shared.lib.workflows.locks import WorkflowLocks
 from shared.lib.workflows.store import WorkflowStore
 
@@ -119,6 +120,7 @@ async def start_runtime(
         approvals=approvals,
         workflows=workflows,
         ledger=ledger,
+        leases=TargetLeases(database.pool),
     )
     locks = WorkflowLocks(database.url)
     await locks.open()
@@ -132,7 +134,12 @@ async def start_runtime(
         public_url=settings.public_url,
     )
     engine = WorkflowEngine(
-        graph=graph, context=context, workflows=workflows, locks=locks, notifier=notifier
+        graph=graph,
+        context=context,
+        workflows=workflows,
+        locks=locks,
+        notifier=notifier,
+        leases=context.leases,
     )
     trackers = _tracker_service(settings, database, config, approvals, workflows)
 
@@ -274,6 +281,7 @@ async def _sweep(runtime: AgentRuntime, settings: Settings) -> None:
                 grace_s = settings.recovery_grace_s
                 await runtime.decisions.recover_decided(grace_s=grace_s)
                 await runtime.engine.recover_stalled(grace_s=grace_s)
+                await runtime.engine.resume_waiting()
         except Exception as failure:  # retried next interval; the service stays up
             log.exception("sweep failed")
             error = f"{type(failure).__name__}: {failure}"

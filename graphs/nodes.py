@@ -13,6 +13,7 @@ from langgraph.types import interrupt
 from graphs.context import WorkflowContext
 from graphs.drift import fingerprint
 from graphs.inbox import gate_decision, gate_interrupt
+from graphs.ownership import release_targets
 from graphs.state import WorkflowState
 from graphs.steps import execute_step
 from graphs.verification import verify_results
@@ -105,6 +106,8 @@ async def request_approval(
     # The workflow says `awaiting_approval` only once the gate's pause is in the checkpoint:
     # the engine reports the pause (see WorkflowEngine.on_pause), not this node.
     await ctx.workflows.update(workflow_id, approval_id=approval_id)
+    if ctx.leases is not None:  # requests merged into this one before it asked anyone
+        await ctx.leases.note_followers(workflow_id, approval_id)
     seen = fingerprint(ctx.catalog, planned, context["targets"])
     return {"approval_id": str(record.id), "fingerprint": seen}
 
@@ -190,6 +193,7 @@ async def report(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dic
         event=status,
         detail={"error": error} if error else {},
     )
+    await release_targets(ctx, workflow_id, status)
     await ctx.on_status(workflow_id, status)
     return {"status": status, "error": error}
 
@@ -197,6 +201,12 @@ async def report(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dic
 def final_status(state: WorkflowState) -> tuple[str, str | None]:
     if state.get("planning_error"):
         return "failed", f"could not plan: {state['planning_error']}"
+    claim = state.get("claim") or {}
+    if claim.get("outcome") == "merged":
+        return "merged", (
+            f"merged into workflow {claim['owner']}, which already asks for the same operation "
+            f"on {claim['target']}; its outcome is this request's"
+        )
     decision = state.get("decision")
     if decision and decision["outcome"] in ("rejected", "expired", "withdrawn"):
         return decision["outcome"], decision.get("reason")

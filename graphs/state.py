@@ -19,6 +19,8 @@ class WorkflowState(TypedDict, total=False):
     evidence: list[dict[str, Any]]
     """What the reads before the gate found, as the approver is shown it."""
     decision: dict[str, Any] | None
+    claim: dict[str, Any] | None
+    """How claiming the mutated targets' leases went: owned, merged (into `owner`) or wait."""
     fingerprint: dict[str, dict[str, Any]]
     """Per mutated target, the probe fields (the catalog's `drift`) as the approver saw them."""
     drift: dict[str, Any] | None

@@ -1,6 +1,7 @@
-"""The graph factory: intake -> plan -> assess_risk -> [investigate -> request_approval -> gate]
--> check_drift -> execute -> verify -> report (a drifted target goes back to investigate for a
-new round). Built without a checkpointer, so the service
+"""The graph factory: intake -> plan -> assess_risk -> claim_targets -> [investigate ->
+request_approval -> gate -> check_drift] -> execute -> verify -> report. A drifted target goes
+back to investigate for a new round; a leased target merges the request into its owner or
+waits for it (graphs/ownership.py). Built without a checkpointer, so the service
 (AsyncPostgresSaver) and LangGraph Server (langgraph.json -> graphs/server.py:make_graph)
 compile it their own way."""
 
@@ -11,7 +12,7 @@ from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 
-from graphs import drift, evidence, nodes
+from graphs import drift, evidence, nodes, ownership
 from graphs.context import WorkflowContext
 from graphs.state import WorkflowState
 
@@ -49,6 +50,8 @@ def build_graph(bind: Binder | None = None) -> StateGraph[WorkflowState, Any]:
         ("intake", nodes.intake),
         ("plan", nodes.plan),
         ("assess_risk", nodes.assess_risk),
+        ("claim_targets", ownership.claim_targets),
+        ("wait", ownership.wait_for_target),
         ("investigate", evidence.investigate),
         ("request_approval", nodes.request_approval),
         ("gate", nodes.gate),
@@ -62,7 +65,9 @@ def build_graph(bind: Binder | None = None) -> StateGraph[WorkflowState, Any]:
     graph.add_edge(START, "intake")
     graph.add_edge("intake", "plan")
     graph.add_conditional_edges("plan", after_plan)
-    graph.add_conditional_edges("assess_risk", after_assessment)
+    graph.add_edge("assess_risk", "claim_targets")
+    graph.add_conditional_edges("claim_targets", ownership.after_claim)
+    graph.add_edge("wait", "assess_risk")
     graph.add_edge("investigate", "request_approval")
     graph.add_edge("request_approval", "gate")
     graph.add_conditional_edges("gate", after_gate)

@@ -105,6 +105,8 @@ class WorkflowView(BaseModel):
     risk: RiskView | None
     approval_id: UUID | None
     error: str | None = None
+    merged_into: str | None = None
+    """The workflow this request was merged into (same operation on the same target)."""
 
     @classmethod
     def of(cls, record: WorkflowRecord) -> WorkflowView:
@@ -118,6 +120,7 @@ class WorkflowView(BaseModel):
             risk=risk,
             approval_id=record.approval_id if record.status == "awaiting_approval" else None,
             error=record.error,
+            merged_into=record.merged_into,
         )
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from shared.lib.db.pool import Pool
 from shared.lib.errors import NotFoundError
 
-TERMINAL_STATUSES = frozenset({"completed", "failed", "rejected", "expired", "withdrawn"})
+TERMINAL_STATUSES = frozenset({"completed", "failed", "rejected", "expired", "withdrawn", "merged"})
 
 # Columns a node may set; anything else is a programming error.
 _UPDATABLE = frozenset(
@@ -40,6 +40,7 @@ class WorkflowRecord(BaseModel):
     verification: list[dict[str, Any]] = Field(default_factory=list)
     error: str | None = None
     request_id: str | None = None
+    merged_into: str | None = None
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
