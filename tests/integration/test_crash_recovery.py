@@ -32,7 +32,7 @@ after_decision) the flap breaker makes the plans critical: two approvers each (c
 - mid_step: restarts with a 8 s grace on containers whose PID 1 ignores SIGTERM; kill once
   each ledger row is `started` and Docker reports the SIGTERM (`kill` event, signal 15), with
   no `restart` event yet. Expected: flagged `outcome_unknown`, one SIGTERM per container.
-- after_step: restarts with a 6 s grace; once every ledger row is written the test locks the
+- after_step: restarts with a 3 s grace; once every ledger row is written the test locks the
   ten workflow rows (FOR NO KEY UPDATE), so each run blocks on its `step_finished` update right
   after the step; kill once every ledger row is `ok` and each container shows one `restart`
   event; then release the rows. Expected: completed, the step's result reused, not re-run.
@@ -90,9 +90,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.docker]
 RUNS = 10
 MID_STEP_LIVES = 2
 MID_STEP_GRACE_S = 8
-# Wide enough that every ledger row is written before the first restart ends, with the read
-# of each target's state between the decision and the step (the drift check).
-AFTER_STEP_GRACE_S = 6
+AFTER_STEP_GRACE_S = 3
 IGNORES_SIGTERM = ["sleep", "3600"]
 
 
