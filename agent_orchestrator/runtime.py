@@ -14,8 +14,10 @@ from graphs.workflow import build_graph
 from shared.lib.alerts.inbound.deliveries import DeliveryLog
 from shared.lib.alerts.inbound.service import InboundService
 from shared.lib.alerts.inbound.throttle import WebhookThrottle
+from shared.lib.alerts.queue import AlertQueue
 from shared.lib.alerts.service import AlertService
 from shared.lib.alerts.store import AlertStore
+from shared.lib.alerts.storm import AlertStorm
 from shared.lib.alerts.triage import AlertTriage
 from shared.lib.approvals.refusals import RefusalLog
 from shared.lib.approvals.service import ApprovalService
@@ -159,17 +161,26 @@ async def start_runtime(
     )
     alert_records = AlertStore(database.pool)
     context.alert_firing = alert_records.is_firing
+    triage = AlertTriage(
+        strategies=config.recovery,
+        catalog=config.catalog,
+        resolver=config.targets,
+        identity=config.identity,
+    )
+    storm = AlertStorm(
+        queue=AlertQueue(database.pool),
+        store=alert_records,
+        triage=triage,
+        engine=engine,
+        catalog=config.catalog,
+    )
     alerts = AlertService(
+        storm=storm,
         store=alert_records,
         workflows=workflows,
         engine=engine,
         approvals=decisions,
-        triage=AlertTriage(
-            strategies=config.recovery,
-            catalog=config.catalog,
-            resolver=config.targets,
-            identity=config.identity,
-        ),
+        triage=triage,
         incidents=trackers,
     )
     sweeps = SweepRecord()
@@ -282,6 +293,7 @@ async def _sweep(runtime: AgentRuntime, settings: Settings) -> None:
                 await runtime.decisions.recover_decided(grace_s=grace_s)
                 await runtime.engine.recover_stalled(grace_s=grace_s)
                 await runtime.engine.resume_waiting()
+                await runtime.alerts.recover_queued(grace_s=grace_s)
         except Exception as failure:  # retried next interval; the service stays up
             log.exception("sweep failed")
             error = f"{type(failure).__name__}: {failure}"

@@ -14,7 +14,14 @@ from shared.lib.safe_input import SafeText, text_problem
 NO_END = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
 
 Outcome = Literal[
-    "workflow_started", "duplicate", "escalated", "ignored", "resolved", "withdrawn", "refused"
+    "workflow_started",
+    "duplicate",
+    "escalated",
+    "ignored",
+    "resolved",
+    "withdrawn",
+    "refused",
+    "queued",
 ]
 
 
@@ -130,6 +137,8 @@ class WebhookReply(BaseModel):
     resolved: int
     withdrawn: int
     refused: int = 0
+    queued: int = 0
+    """Recorded and answered at once; their workflows start (or merge) in the background."""
     alerts: list[AlertOutcome]
 
     @classmethod
@@ -146,5 +155,6 @@ class WebhookReply(BaseModel):
             resolved=count("resolved", "withdrawn"),
             withdrawn=count("withdrawn"),
             refused=count("refused"),
+            queued=count("queued"),
             alerts=outcomes,
         )

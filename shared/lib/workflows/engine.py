@@ -188,6 +188,10 @@ class WorkflowEngine:
             resumed += 1
         return resumed
 
+    def background(self, coroutine: Any) -> None:
+        """Run work the engine owns (drained with it), off a request's path."""
+        self._spawn(coroutine)
+
     async def drain(self, timeout_s: float = 10.0) -> None:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout_s)
