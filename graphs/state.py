@@ -27,5 +27,8 @@ class WorkflowState(TypedDict, total=False):
     """What changed between the last approval's pause and its decision, when anything did."""
     results: list[dict[str, Any]]
     verification: list[dict[str, Any]]
+    rollback: dict[str, Any] | None
+    """Set once verification failed after a mutation: the inverse plan proposed, and why."""
+    results_before_rollback: list[dict[str, Any]]
     status: str
     error: str | None

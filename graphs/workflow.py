@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 
-from graphs import drift, evidence, nodes, ownership
+from graphs import drift, evidence, nodes, ownership, rollback
 from graphs.context import WorkflowContext
 from graphs.state import WorkflowState
 
@@ -59,6 +59,7 @@ def build_graph(bind: Binder | None = None) -> StateGraph[WorkflowState, Any]:
         ("check_drift", drift.check_drift),
         ("execute", nodes.execute),
         ("verify", nodes.verify),
+        ("propose_rollback", rollback.propose_rollback),
         ("report", nodes.report),
     ):
         graph.add_node(name, bind(name, node) if bind is not None else node)
@@ -74,6 +75,7 @@ def build_graph(bind: Binder | None = None) -> StateGraph[WorkflowState, Any]:
     graph.add_edge("apply_edit", "assess_risk")
     graph.add_conditional_edges("check_drift", drift.after_drift)
     graph.add_edge("execute", "verify")
-    graph.add_edge("verify", "report")
+    graph.add_conditional_edges("verify", rollback.after_verify)
+    graph.add_conditional_edges("propose_rollback", rollback.after_proposal)
     graph.add_edge("report", END)
     return graph

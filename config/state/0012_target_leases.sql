@@ -5,7 +5,8 @@
 ALTER TABLE workflows DROP CONSTRAINT IF EXISTS workflows_status_check;
 ALTER TABLE workflows ADD CONSTRAINT workflows_status_check
     CHECK (status IN ('planning', 'awaiting_approval', 'running', 'completed', 'failed',
-                      'rejected', 'expired', 'withdrawn', 'merged', 'waiting_for_target'));
+                      'rejected', 'expired', 'withdrawn', 'merged', 'waiting_for_target',
+                      'rolled_back'));
 ALTER TABLE workflows ADD COLUMN IF NOT EXISTS merged_into text REFERENCES workflows (id);
 
 CREATE TABLE IF NOT EXISTS target_leases (

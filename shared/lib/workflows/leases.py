@@ -66,7 +66,7 @@ class TargetLeases:
                         " WHERE l.environment = %s AND l.target = %s AND l.expires_at > now()"
                         " AND l.workflow_id <> %s"
                         " AND w.status NOT IN ('completed', 'failed', 'rejected', 'expired',"
-                        " 'withdrawn', 'merged')",
+                        " 'withdrawn', 'merged', 'rolled_back')",
                         (environment, target, workflow_id),
                     )
                 ).fetchone()

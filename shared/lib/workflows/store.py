@@ -12,7 +12,9 @@ from pydantic import BaseModel, Field
 from shared.lib.db.pool import Pool
 from shared.lib.errors import NotFoundError
 
-TERMINAL_STATUSES = frozenset({"completed", "failed", "rejected", "expired", "withdrawn", "merged"})
+TERMINAL_STATUSES = frozenset(
+    {"completed", "failed", "rejected", "expired", "withdrawn", "merged", "rolled_back"}
+)
 
 # Columns a node may set; anything else is a programming error.
 _UPDATABLE = frozenset(
