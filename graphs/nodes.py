@@ -14,6 +14,7 @@ from graphs.context import WorkflowContext
 from graphs.drift import fingerprint
 from graphs.inbox import gate_decision, gate_interrupt
 from graphs.ownership import release_targets
+from graphs.rollback import rollback_status
 from graphs.state import WorkflowState
 from graphs.steps import execute_step
 from graphs.verification import verify_results
@@ -84,6 +85,8 @@ async def request_approval(
         context["request_reason"] = request.reason  # the requester's why, for the approver
     if request.context:
         context["request_context"] = request.context  # what the caller said, for the approver
+    if state.get("rollback"):
+        context["rollback_of"] = state["rollback"]  # why this round undoes the last one
     drift = state.get("drift")
     if drift and drift.get("round") == round_ - 1:
         context["drift"] = drift  # what changed since the last round was approved
@@ -148,7 +151,7 @@ async def execute(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> di
     planned = Plan.model_validate(state["plan"])
     results: list[dict[str, Any]] = []
     for index, step in enumerate(planned.steps):
-        result = await execute_step(ctx, state, index)
+        result = await execute_step(ctx, state, index, results)
         results.append(result)
         await ctx.workflows.update(
             workflow_id,
@@ -161,7 +164,7 @@ async def execute(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> di
                 "status": result["status"],
             },
         )
-        if result["status"] != "ok":
+        if result["status"] not in ("ok", "skipped"):
             break
     return {"results": results}
 
@@ -201,6 +204,9 @@ async def report(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dic
 def final_status(state: WorkflowState) -> tuple[str, str | None]:
     if state.get("planning_error"):
         return "failed", f"could not plan: {state['planning_error']}"
+    rolled = rollback_status(state)
+    if rolled is not None:
+        return rolled
     claim = state.get("claim") or {}
     if claim.get("outcome") == "merged":
         return "merged", (
@@ -210,7 +216,7 @@ def final_status(state: WorkflowState) -> tuple[str, str | None]:
     decision = state.get("decision")
     if decision and decision["outcome"] in ("rejected", "expired", "withdrawn"):
         return decision["outcome"], decision.get("reason")
-    failed = [r for r in state.get("results", []) if r["status"] != "ok"]
+    failed = [r for r in state.get("results", []) if r["status"] not in ("ok", "skipped")]
     if failed:
         first = failed[0]
         return "failed", f"{first['operation']} on {first['target']}: {first['status']}" + (
