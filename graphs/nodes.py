@@ -164,8 +164,8 @@ async def execute(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> di
                 "status": result["status"],
             },
         )
-        if result["status"] not in ("ok", "skipped"):
-            break
+        if result["status"] not in ("ok", "skipped") and index not in _handled(planned):
+            break  # a failure stops the plan, unless a later step's condition looks at it
     return {"results": results}
 
 
@@ -216,7 +216,12 @@ def final_status(state: WorkflowState) -> tuple[str, str | None]:
     decision = state.get("decision")
     if decision and decision["outcome"] in ("rejected", "expired", "withdrawn"):
         return decision["outcome"], decision.get("reason")
-    failed = [r for r in state.get("results", []) if r["status"] not in ("ok", "skipped")]
+    handled = _handled(Plan.model_validate(state["plan"])) if state.get("plan") else set()
+    failed = [
+        r
+        for index, r in enumerate(state.get("results", []))
+        if r["status"] not in ("ok", "skipped") and index not in handled
+    ]
     if failed:
         first = failed[0]
         return "failed", f"{first['operation']} on {first['target']}: {first['status']}" + (
@@ -250,6 +255,11 @@ async def _decision_context(ctx: WorkflowContext, planned: Plan) -> dict[str, An
             }
         )
     return {"targets": targets, "rollback": inverse}
+
+
+def _handled(planned: Plan) -> set[int]:
+    """Steps a later step's condition looks at: their failure is an answer, not the end."""
+    return {step.when.step for step in planned.steps if step.when is not None}
 
 
 def _plan_authors(state: WorkflowState) -> list[str]:
