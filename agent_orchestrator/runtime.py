@@ -14,8 +14,10 @@ from graphs.workflow import build_graph
 from shared.lib.alerts.inbound.deliveries import DeliveryLog
 from shared.lib.alerts.inbound.service import InboundService
 from shared.lib.alerts.inbound.throttle import WebhookThrottle
+from shared.lib.alerts.queue import AlertQueue
 from shared.lib.alerts.service import AlertService
 from shared.lib.alerts.store import AlertStore
+from shared.lib.alerts.storm import AlertStorm
 from shared.lib.alerts.triage import AlertTriage
 from shared.lib.approvals.refusals import RefusalLog
 from shared.lib.approvals.service import ApprovalService
@@ -44,6 +46,7 @@ from shared.lib.trackers.build import build_tracker
 from shared.lib.trackers.service import TrackerService
 from shared.lib.trackers.store import TrackerStore
 from shared.lib.workflows.engine import WorkflowEngine
+from shared.lib.workflows.leases import TargetLeases
 from shared.lib.workflows.locks import WorkflowLocks
 from shared.lib.workflows.store import WorkflowStore
 
@@ -123,6 +126,7 @@ async def start_runtime(
         approvals=approvals,
         workflows=workflows,
         ledger=ledger,
+        leases=TargetLeases(database.pool),
     )
     locks = WorkflowLocks(database.url)
     await locks.open()
@@ -136,7 +140,12 @@ async def start_runtime(
         public_url=settings.public_url,
     )
     engine = WorkflowEngine(
-        graph=graph, context=context, workflows=workflows, locks=locks, notifier=notifier
+        graph=graph,
+        context=context,
+        workflows=workflows,
+        locks=locks,
+        notifier=notifier,
+        leases=context.leases,
     )
     trackers = _tracker_service(settings, database, config, approvals, workflows)
 
@@ -159,17 +168,27 @@ async def start_runtime(
         refusals=refusals,
     )
     alert_records = AlertStore(database.pool)
+    context.alert_firing = alert_records.is_firing
+    triage = AlertTriage(
+        strategies=config.recovery,
+        catalog=config.catalog,
+        resolver=config.targets,
+        identity=config.identity,
+    )
+    storm = AlertStorm(
+        queue=AlertQueue(database.pool),
+        store=alert_records,
+        triage=triage,
+        engine=engine,
+        catalog=config.catalog,
+    )
     alerts = AlertService(
+        storm=storm,
         store=alert_records,
         workflows=workflows,
         engine=engine,
         approvals=decisions,
-        triage=AlertTriage(
-            strategies=config.recovery,
-            catalog=config.catalog,
-            resolver=config.targets,
-            identity=config.identity,
-        ),
+        triage=triage,
         incidents=trackers,
     )
     sweeps = SweepRecord()
@@ -284,6 +303,8 @@ async def _sweep(runtime: AgentRuntime, settings: Settings) -> None:
                 grace_s = settings.recovery_grace_s
                 await runtime.decisions.recover_decided(grace_s=grace_s)
                 await runtime.engine.recover_stalled(grace_s=grace_s)
+                await runtime.engine.resume_waiting()
+                await runtime.alerts.recover_queued(grace_s=grace_s)
         except Exception as failure:  # retried next interval; the service stays up
             log.exception("sweep failed")
             error = f"{type(failure).__name__}: {failure}"

@@ -16,6 +16,7 @@ from shared.lib.execution.ledger import ExecutionLedger
 from shared.lib.execution.models import ExecutionResult
 from shared.lib.planning.models import Plan
 from shared.lib.risk.models import RiskAssessment
+from shared.lib.workflows.leases import TargetLeases
 from shared.lib.workflows.models import WorkRequest
 from shared.lib.workflows.store import WorkflowStore
 
@@ -45,6 +46,10 @@ async def _no_notification(workflow_id: str, status: str) -> None:
     return None
 
 
+async def _always_firing(fingerprint: str) -> bool:
+    return True
+
+
 @dataclass
 class WorkflowContext:
     planner: Planner
@@ -57,3 +62,7 @@ class WorkflowContext:
     ledger: ExecutionLedger
     on_status: Callable[[str, str], Awaitable[None]] = field(default=_no_notification)
     """Told of every status change (wakes waiting API calls, sends notifications)."""
+    leases: TargetLeases | None = None
+    """One owner per target; without it (a bare graph in tests) nothing is leased."""
+    alert_firing: Callable[[str], Awaitable[bool]] = field(default=_always_firing)
+    """Whether the alert with this fingerprint still fires (a drifted run it started ends)."""

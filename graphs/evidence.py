@@ -38,12 +38,15 @@ async def investigate(state: WorkflowState, runtime: Runtime[WorkflowContext]) -
     planned = Plan.model_validate(state["plan"])
     deadline = time.monotonic() + INVESTIGATION_BUDGET_S
     evidence: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []  # by step index: what a step's condition looks back at
     for index in evidence_steps(ctx, planned):
         step = planned.steps[index]
         if time.monotonic() >= deadline:
             evidence.append(_skipped(index, step.operation, step.target))
+            results.append({"status": "not_run"})
             continue
-        result = await execute_step(ctx, state, index)
+        result = await execute_step(ctx, state, index, results)
+        results.append(result)
         evidence.append(_shown(index, result))
     if evidence:
         await ctx.workflows.update(

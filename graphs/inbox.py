@@ -19,6 +19,7 @@ def gate_interrupt(state: dict[str, Any]) -> dict[str, Any]:
     lines = [
         f"- `{s['operation']}` on **{s['target']}** ({s.get('environment') or '-'})"
         f"{' ' + str(s['params']) if s.get('params') else ''}"
+        + (f" (only if step {s['when']['step']} {s['when']['status']})" if s.get("when") else "")
         for s in steps
     ]
     reasons = [f"- {reason}" for reason in assessment.get("reasons", [])]

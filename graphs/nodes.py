@@ -11,7 +11,10 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from graphs.context import WorkflowContext
+from graphs.drift import fingerprint
 from graphs.inbox import gate_decision, gate_interrupt
+from graphs.ownership import release_targets
+from graphs.rollback import rollback_status
 from graphs.state import WorkflowState
 from graphs.steps import execute_step
 from graphs.verification import verify_results
@@ -89,6 +92,11 @@ async def request_approval(
         context["request_reason"] = request.reason  # the requester's why, for the approver
     if request.context:
         context["request_context"] = request.context  # what the caller said, for the approver
+    if state.get("rollback"):
+        context["rollback_of"] = state["rollback"]  # why this round undoes the last one
+    drift = state.get("drift")
+    if drift and drift.get("round") == round_ - 1:
+        context["drift"] = drift  # what changed since the last round was approved
     record, created = await ctx.approvals.create(
         approval_id=approval_id,
         workflow_id=workflow_id,
@@ -108,7 +116,10 @@ async def request_approval(
     # The workflow says `awaiting_approval` only once the gate's pause is in the checkpoint:
     # the engine reports the pause (see WorkflowEngine.on_pause), not this node.
     await ctx.workflows.update(workflow_id, approval_id=approval_id)
-    return {"approval_id": str(record.id)}
+    if ctx.leases is not None:  # requests merged into this one before it asked anyone
+        await ctx.leases.note_followers(workflow_id, approval_id)
+    seen = fingerprint(ctx.catalog, planned, context["targets"])
+    return {"approval_id": str(record.id), "fingerprint": seen}
 
 
 def gate(state: WorkflowState) -> dict[str, Any]:
@@ -147,7 +158,7 @@ async def execute(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> di
     planned = Plan.model_validate(state["plan"])
     results: list[dict[str, Any]] = []
     for index, step in enumerate(planned.steps):
-        result = await execute_step(ctx, state, index)
+        result = await execute_step(ctx, state, index, results)
         results.append(result)
         await ctx.workflows.update(
             workflow_id,
@@ -160,8 +171,8 @@ async def execute(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> di
                 "status": result["status"],
             },
         )
-        if result["status"] != "ok":
-            break
+        if result["status"] not in ("ok", "skipped") and index not in _handled(planned):
+            break  # a failure stops the plan, unless a later step's condition looks at it
     return {"results": results}
 
 
@@ -192,6 +203,7 @@ async def report(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dic
         event=status,
         detail={"error": error} if error else {},
     )
+    await release_targets(ctx, workflow_id, status)
     await ctx.on_status(workflow_id, status)
     return {"status": status, "error": error}
 
@@ -204,10 +216,24 @@ def final_status(state: WorkflowState) -> tuple[str, str | None]:
         return "needs_clarification", outcome["question"]
     if state.get("planning_error"):
         return "failed", f"could not plan: {state['planning_error']}"
+    rolled = rollback_status(state)
+    if rolled is not None:
+        return rolled
+    claim = state.get("claim") or {}
+    if claim.get("outcome") == "merged":
+        return "merged", (
+            f"merged into workflow {claim['owner']}, which already asks for the same operation "
+            f"on {claim['target']}; its outcome is this request's"
+        )
     decision = state.get("decision")
     if decision and decision["outcome"] in ("rejected", "expired", "withdrawn"):
         return decision["outcome"], decision.get("reason")
-    failed = [r for r in state.get("results", []) if r["status"] != "ok"]
+    handled = _handled(Plan.model_validate(state["plan"])) if state.get("plan") else set()
+    failed = [
+        r
+        for index, r in enumerate(state.get("results", []))
+        if r["status"] not in ("ok", "skipped") and index not in handled
+    ]
     if failed:
         first = failed[0]
         return "failed", f"{first['operation']} on {first['target']}: {first['status']}" + (
@@ -241,6 +267,11 @@ async def _decision_context(ctx: WorkflowContext, planned: Plan) -> dict[str, An
             }
         )
     return {"targets": targets, "rollback": inverse}
+
+
+def _handled(planned: Plan) -> set[int]:
+    """Steps a later step's condition looks at: their failure is an answer, not the end."""
+    return {step.when.step for step in planned.steps if step.when is not None}
 
 
 def _plan_authors(state: WorkflowState) -> list[str]:

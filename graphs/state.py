@@ -21,7 +21,16 @@ class WorkflowState(TypedDict, total=False):
     evidence: list[dict[str, Any]]
     """What the reads before the gate found, as the approver is shown it."""
     decision: dict[str, Any] | None
+    claim: dict[str, Any] | None
+    """How claiming the mutated targets' leases went: owned, merged (into `owner`) or wait."""
+    fingerprint: dict[str, dict[str, Any]]
+    """Per mutated target, the probe fields (the catalog's `drift`) as the approver saw them."""
+    drift: dict[str, Any] | None
+    """What changed between the last approval's pause and its decision, when anything did."""
     results: list[dict[str, Any]]
     verification: list[dict[str, Any]]
+    rollback: dict[str, Any] | None
+    """Set once verification failed after a mutation: the inverse plan proposed, and why."""
+    results_before_rollback: list[dict[str, Any]]
     status: str
     error: str | None

@@ -12,8 +12,15 @@ from shared.lib.metrics import EXECUTIONS
 from shared.lib.planning.models import Plan
 
 
-async def execute_step(ctx: WorkflowContext, state: WorkflowState, index: int) -> dict[str, Any]:
-    """Run one step exactly once: the ledger row is written before the operation starts."""
+async def execute_step(
+    ctx: WorkflowContext,
+    state: WorkflowState,
+    index: int,
+    earlier: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Run one step exactly once: the ledger row is written before the operation starts.
+    A step with a condition on earlier results (`earlier`) that does not hold is recorded as
+    skipped, with the reason, and not run."""
     step = Plan.model_validate(state["plan"]).steps[index]
     key = f"{state['workflow_id']}:{state.get('round', 1)}:{index}"
     entry = await ctx.ledger.begin(
@@ -33,6 +40,18 @@ async def execute_step(ctx: WorkflowContext, state: WorkflowState, index: int) -
         return _unknown_outcome(step.operation, step.target, reason)
     if not entry.fresh and not rerun_read:
         return entry.result or _unknown_outcome(step.operation, step.target, entry.status)
+    if step.when is not None and earlier is not None:
+        before = earlier[step.when.step] if step.when.step < len(earlier) else None
+        if not step.when.holds(before):
+            ended = (before or {}).get("status", "not run")
+            skipped = {
+                "status": "skipped",
+                "operation": step.operation,
+                "target": step.target,
+                "reason": f"condition not met: {step.when.describe()}, and it ended {ended}",
+            }
+            await ctx.ledger.skip(key, result=skipped)
+            return skipped
     # A fresh row, or a read the process died during (reads are safe to run again).
     result = await ctx.runner.run(
         operation=step.operation,

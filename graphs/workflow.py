@@ -1,5 +1,7 @@
-"""The graph factory: intake -> plan -> assess_risk -> [investigate -> request_approval -> gate]
--> execute -> verify -> report. Built without a checkpointer, so the service
+"""The graph factory: intake -> plan -> assess_risk -> claim_targets -> [investigate ->
+request_approval -> gate -> check_drift] -> execute -> verify -> report. A drifted target goes
+back to investigate for a new round; a leased target merges the request into its owner or
+waits for it (graphs/ownership.py). Built without a checkpointer, so the service
 (AsyncPostgresSaver) and LangGraph Server (langgraph.json -> graphs/server.py:make_graph)
 compile it their own way."""
 
@@ -10,7 +12,7 @@ from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 
-from graphs import evidence, nodes
+from graphs import drift, evidence, nodes, ownership, rollback
 from graphs.context import WorkflowContext
 from graphs.state import WorkflowState
 
@@ -23,10 +25,10 @@ def after_assessment(state: WorkflowState) -> Literal["execute", "investigate"]:
     return "execute" if state.get("auto_approved") else "investigate"
 
 
-def after_gate(state: WorkflowState) -> Literal["execute", "apply_edit", "report"]:
+def after_gate(state: WorkflowState) -> Literal["check_drift", "apply_edit", "report"]:
     outcome = (state.get("decision") or {}).get("outcome")
     if outcome == "approved":
-        return "execute"
+        return "check_drift"
     if outcome == "edited":
         return "apply_edit"
     return "report"
@@ -48,24 +50,32 @@ def build_graph(bind: Binder | None = None) -> StateGraph[WorkflowState, Any]:
         ("intake", nodes.intake),
         ("plan", nodes.plan),
         ("assess_risk", nodes.assess_risk),
+        ("claim_targets", ownership.claim_targets),
+        ("wait", ownership.wait_for_target),
         ("investigate", evidence.investigate),
         ("request_approval", nodes.request_approval),
         ("gate", nodes.gate),
         ("apply_edit", nodes.apply_edit),
+        ("check_drift", drift.check_drift),
         ("execute", nodes.execute),
         ("verify", nodes.verify),
+        ("propose_rollback", rollback.propose_rollback),
         ("report", nodes.report),
     ):
         graph.add_node(name, bind(name, node) if bind is not None else node)
     graph.add_edge(START, "intake")
     graph.add_edge("intake", "plan")
     graph.add_conditional_edges("plan", after_plan)
-    graph.add_conditional_edges("assess_risk", after_assessment)
+    graph.add_edge("assess_risk", "claim_targets")
+    graph.add_conditional_edges("claim_targets", ownership.after_claim)
+    graph.add_edge("wait", "assess_risk")
     graph.add_edge("investigate", "request_approval")
     graph.add_edge("request_approval", "gate")
     graph.add_conditional_edges("gate", after_gate)
     graph.add_edge("apply_edit", "assess_risk")
+    graph.add_conditional_edges("check_drift", drift.after_drift)
     graph.add_edge("execute", "verify")
-    graph.add_edge("verify", "report")
+    graph.add_conditional_edges("verify", rollback.after_verify)
+    graph.add_conditional_edges("propose_rollback", rollback.after_proposal)
     graph.add_edge("report", END)
     return graph

@@ -112,6 +112,8 @@ class WorkflowView(BaseModel):
         default_factory=list, description="With `needs_clarification`: names that would work."
     )
     rule: str | None = Field(default=None, description="With `rejected`: the rule that refused.")
+    merged_into: str | None = None
+    """The workflow this request was merged into (same operation on the same target)."""
 
     @classmethod
     def of(cls, record: WorkflowRecord) -> WorkflowView:
@@ -129,6 +131,7 @@ class WorkflowView(BaseModel):
             question=outcome.get("question"),
             candidates=outcome.get("candidates") or [],
             rule=outcome.get("rule"),
+            merged_into=record.merged_into,
         )
 
 

@@ -424,6 +424,7 @@ def test_the_injection_corpus_through_the_webhook(
     assert response.status_code == 200, response.text
     outcomes = response.json()["alerts"]
     assert len(outcomes) == len(corpus)
+    asking: dict[tuple[str | None, str | None], list[str]] = {}
     for case, outcome in zip(corpus, outcomes, strict=True):
         expected = "workflow_started" if case.action == "workflow" else case.action
         assert outcome["outcome"] == expected, (case.name, outcome)
@@ -438,7 +439,10 @@ def test_the_injection_corpus_through_the_webhook(
             ("health", case.environment, case.target),
         ], case.name
         assert started["risk"]["tier"] == case.tier, case.name
-        assert started["status"] == "awaiting_approval", case.name
+        # One owner per target: a second recovery of the same target merges into the first.
+        assert started["status"] in ("awaiting_approval", "merged"), case.name
+        asking.setdefault((case.environment, case.target), []).append(started["status"])
+    assert all(s.count("awaiting_approval") == 1 for s in asking.values()), asking
     with psycopg.connect(database_url) as conn:
         count = conn.execute("SELECT count(*) FROM workflows").fetchone()
     assert count == (sum(case.action == "workflow" for case in corpus),)

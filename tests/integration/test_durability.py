@@ -16,9 +16,10 @@ from typing import Any
 import docker
 import httpx
 import pytest
+import yaml
 from docker.models.containers import Container
 
-from tests.helpers import FIXTURES, auth, wait_for
+from tests.helpers import auth, wait_for
 from tests.integration.durability_support import (
     all_terminal,
     approve_everywhere,
@@ -212,16 +213,29 @@ def test_kill_9_keeps_pending_approvals_and_never_repeats_a_started_restart(
             second.stop()
 
 
+def many_services(path: Path, count: int) -> Path:
+    """An environment of `count` Docker services: one target per workflow, since requests to
+    restart the same target merge into one (one owner per target)."""
+    services = {
+        f"svc{i}": {"kind": "docker", "docker_host": "local", "container": f"svc{i}"}
+        for i in range(count)
+    }
+    environment = {"docker_hosts": {"local": "unix:///var/run/docker.sock"}, "services": services}
+    path.write_text(yaml.safe_dump({"version": 1, "environments": {"dev": environment}}))
+    return path
+
+
 async def test_two_replicas_resume_each_approval_exactly_once(
     empty_database_url: str, tmp_path: Path
 ) -> None:
     db = empty_database_url
+    environments = many_services(tmp_path / "environments.yml", REPLICA_WORKFLOWS)
     replicas = [
         service_process(
             tmp_path=tmp_path,
             replica_id=f"replica-{name}",
             database_url=db,
-            environments_file=FIXTURES / "environments.yml",
+            environments_file=environments,
             dry_run=True,
         )
         for name in ("a", "b")
@@ -231,7 +245,7 @@ async def test_two_replicas_resume_each_approval_exactly_once(
             replica.start()
         urls = [replica.base_url for replica in replicas]
         bodies = [
-            {"operation": "restart", "target": ("web", "api")[i % 2], "environment": "dev"}
+            {"operation": "restart", "target": f"svc{i}", "environment": "dev"}
             for i in range(REPLICA_WORKFLOWS)
         ]
         started = time.monotonic()

@@ -117,3 +117,50 @@ def test_restart_web_on_prod_needs_an_approver_and_restarts_once(
     ]
     # Exactly once: nothing restarts the container again after completion.
     assert started_at(prod_web) == after
+
+
+def test_a_container_restarted_by_hand_after_the_pause_is_not_restarted_again(
+    live_api: TestClient, prod_web: Container, database_url: str
+) -> None:
+    """Drift: the approver decided about the container as it was at the pause. Restarted by hand
+    meanwhile, it is not restarted again: the change is shown and a new round asks again."""
+    started = live_api.post(
+        "/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice")
+    )
+    assert started.status_code == 201, started.text
+    first_id, workflow_id = started.json()["approval_id"], started.json()["workflow_id"]
+    before = started_at(prod_web)
+
+    prod_web.restart(timeout=1)  # someone restarts it by hand while the approval waits
+    by_hand = started_at(prod_web)
+    assert by_hand != before
+
+    assert live_api.post(f"/approve/{first_id}", headers=auth("bob")).status_code == 202
+    asked_again = wait_for(
+        lambda: fetch(live_api, workflow_id),
+        until=lambda w: w["status"] == "awaiting_approval" and w["approval_id"] != first_id,
+        what="a second round after drift",
+    )
+    assert started_at(prod_web) == by_hand  # the agent did not restart it again
+    second = live_api.get(f"/approvals/{asked_again['approval_id']}", headers=auth("bob")).json()
+    assert second["round"] == 2
+    changed = next(iter(second["context"]["drift"]["targets"].values()))
+    started_change = next(c for c in changed if c["field"] == "started_at")
+    assert started_change["before"] == before and started_change["now"] == by_hand
+    assert "drifted" in [event["event"] for event in asked_again["timeline"]]
+
+    second_id = asked_again["approval_id"]
+    assert live_api.post(f"/approve/{second_id}", headers=auth("bob")).status_code == 202
+    done = wait_for(
+        lambda: fetch(live_api, workflow_id),
+        until=lambda w: w["status"] in ("completed", "failed"),
+        what="workflow finished",
+    )
+    assert done["status"] == "completed", done
+    assert started_at(prod_web) != by_hand
+    with psycopg.connect(database_url) as conn:
+        executions = conn.execute(
+            "SELECT operation, status FROM executions WHERE workflow_id = %s AND mutates",
+            (workflow_id,),
+        ).fetchall()
+    assert executions == [("restart", "ok")]  # restarted once, by the second round

@@ -50,7 +50,7 @@ def test_after_assessment_runs_only_what_needs_no_approval() -> None:
 @pytest.mark.parametrize(
     ("state", "route"),
     [
-        (_decided("approved"), "execute"),
+        (_decided("approved"), "check_drift"),
         (_decided("edited"), "apply_edit"),
         (_decided("rejected", "not now"), "report"),
         (_decided("expired"), "report"),

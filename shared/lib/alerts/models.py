@@ -15,7 +15,14 @@ from shared.lib.safe_input import SafeText, text_problem
 NO_END = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
 
 Outcome = Literal[
-    "workflow_started", "duplicate", "escalated", "ignored", "resolved", "withdrawn", "refused"
+    "workflow_started",
+    "duplicate",
+    "escalated",
+    "ignored",
+    "resolved",
+    "withdrawn",
+    "refused",
+    "queued",
 ]
 
 
@@ -131,6 +138,8 @@ class WebhookReply(BaseModel):
     resolved: int
     withdrawn: int
     refused: int = 0
+    queued: int = 0
+    """Recorded and answered at once; their workflows start (or merge) in the background."""
     alerts: list[AlertOutcome]
 
     @classmethod
@@ -147,6 +156,7 @@ class WebhookReply(BaseModel):
             resolved=count("resolved", "withdrawn"),
             withdrawn=count("withdrawn"),
             refused=count("refused"),
+            queued=count("queued"),
             alerts=outcomes,
         )
 

@@ -22,6 +22,7 @@ from shared.lib.alerts.models import (
     WebhookReply,
 )
 from shared.lib.alerts.store import AlertNotice, AlertRecord, AlertStore
+from shared.lib.alerts.storm import STORM_THRESHOLD, AlertStorm
 from shared.lib.alerts.triage import AlertFacts, AlertTriage
 from shared.lib.approvals.service import ApprovalService
 from shared.lib.errors import ConflictError, DomainError
@@ -111,7 +112,9 @@ class AlertService:
         approvals: ApprovalService,
         triage: AlertTriage,
         incidents: IncidentSink | None = None,
+        storm: AlertStorm | None = None,
     ) -> None:
+        self._storm = storm
         self._store = store
         self._workflows = workflows
         self._engine = engine
@@ -131,7 +134,20 @@ class AlertService:
             _refused(alert) if isinstance(alert, RefusedAlert) else (alert.status, _notice(alert))
             for alert in payload.parsed()
         ]
-        return await self._handle(items, request_id=request_id)
+        firing = [i[1] for i in items if isinstance(i, tuple) and i[0] == "firing"]
+        if self._storm is None or len(firing) <= STORM_THRESHOLD:
+            return await self._handle(items, request_id=request_id)
+        # A storm: record every firing alert now, start their workflows off the request path.
+        queued = await self._storm.record(firing, request_id=request_id)
+        for outcome in queued:
+            ALERT_NOTIFICATIONS.labels(status="firing", outcome=outcome.outcome).inc()
+        rest = [i for i in items if not (isinstance(i, tuple) and i[0] == "firing")]
+        handled = await self._handle(rest, request_id=request_id)
+        return WebhookReply.of([*queued, *handled.alerts])
+
+    async def recover_queued(self, *, grace_s: float) -> int:
+        """Alerts recorded but never processed (their process died): process them now."""
+        return 0 if self._storm is None else await self._storm.recover(grace_s=grace_s)
 
     async def receive_signals(
         self, signals: list[tuple[AlertStatus, AlertNotice]], *, request_id: str | None
@@ -264,6 +280,11 @@ class AlertService:
         assert record.workflow_id is not None
         workflow = await self._workflows.get(record.workflow_id)
         withdrawn = False
+        others = await self._store.others_firing(workflow.id, besides=record.id)
+        if others and not workflow.terminal:
+            note = f"workflow {workflow.id} goes on: {others} other alerts merged into it fire"
+            await self._store.note(record.id, note)
+            return False, note
         if workflow.status == "awaiting_approval" and workflow.approval_id is not None:
             reason = (
                 f"alert {record.alertname} resolved before anyone decided; the recovery is no "

@@ -46,6 +46,8 @@ class AlertRecord(BaseModel):
     workflow_status: str | None = None
     source: str = "alertmanager"
     links: dict[str, str] = Field(default_factory=dict)
+    claimed_at: datetime | None = None
+    """When a task last took the row to start its workflow (storms, recovery)."""
 
     @property
     def workflow_active(self) -> bool:
@@ -206,6 +208,18 @@ class AlertStore:
                 )
             ).fetchone()
         return row is not None and row["status"] == "firing"
+
+    async def others_firing(self, workflow_id: str, *, besides: int) -> int:
+        """How many other alerts linked to this workflow still fire (merged storm alerts)."""
+        async with self._pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT count(*) AS n FROM alert_workflows WHERE workflow_id = %s"
+                    " AND status = 'firing' AND id <> %s",
+                    (workflow_id, besides),
+                )
+            ).fetchone()
+        return int(row["n"]) if row else 0
 
     async def note(self, alert_id: int, note: str) -> None:
         async with self._pool.connection() as conn:

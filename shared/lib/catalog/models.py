@@ -205,6 +205,9 @@ class OperationSpec(BaseModel):
     params: dict[str, ParameterSpec] = Field(default_factory=dict)
     leaves: Literal["running", "stopped"] | None = None
     """The state verification expects the target in once the operation succeeded."""
+    drift: tuple[str, ...] = ()
+    """Fields of the target's health probe that, changed between the approval's pause and its
+    execution, mean the approver decided about a different target: the run asks again."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -215,6 +218,8 @@ class OperationSpec(BaseModel):
             raise ValueError("an operation that runs a free-form command is never below 'high'")
         if self.inverse == self.name:
             raise ValueError("an operation cannot be its own inverse")
+        if self.drift and not self.mutates:
+            raise ValueError("only a mutating operation declares drift fields (reads never wait)")
         return self
 
     def budget_s(self, params: Mapping[str, Any]) -> float:

@@ -72,6 +72,15 @@ class ExecutionLedger:
         assert row is not None
         return LedgerEntry(key, row["status"], row["result"], fresh=False)
 
+    async def skip(self, key: str, *, result: dict[str, Any]) -> None:
+        """A conditional step whose condition did not hold: its row (begun) says so, with why."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "UPDATE executions SET status = 'skipped', result = %s, finished_at = now()"
+                " WHERE idempotency_key = %s AND status = 'started'",
+                (Jsonb(result), key),
+            )
+
     async def finish(self, key: str, result: ExecutionResult) -> None:
         async with self._pool.connection() as conn:
             await conn.execute(

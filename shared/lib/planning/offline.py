@@ -130,12 +130,13 @@ class OfflinePlanner:
     def _plan_steps(
         self, steps: list[PlannedOperation], *, environment: str | None
     ) -> list[PlannedOperation]:
+        # A step's condition on earlier results is kept as given; the engine evaluates it.
         return [
             self._validated(
                 self._operation(step.operation),
                 self._resolve(step.target, step.environment or environment),
                 step.params,
-            )
+            ).model_copy(update={"when": step.when})
             for step in steps
         ]
 

@@ -26,6 +26,7 @@ from langsmith.utils import tracing_is_enabled
 
 from shared.lib.metrics import WORKFLOW_DURATION, WORKFLOWS
 from shared.lib.notifications.service import Notifier
+from shared.lib.workflows.leases import TargetLeases
 from shared.lib.workflows.locks import WorkflowLocks
 from shared.lib.workflows.models import WorkRequest
 from shared.lib.workflows.store import TERMINAL_STATUSES, WorkflowRecord, WorkflowStore
@@ -64,8 +65,10 @@ class WorkflowEngine:
         workflows: WorkflowStore,
         locks: WorkflowLocks,
         notifier: Notifier,
+        leases: TargetLeases | None = None,
     ) -> None:
         self._graph = graph
+        self._leases = leases
         self._context = context
         self._workflows = workflows
         self._locks = locks
@@ -168,6 +171,33 @@ class WorkflowEngine:
             self._spawn(self._drive(workflow_id, None))
             recovered += 1
         return recovered
+
+    async def resume_waiting(self) -> int:
+        """Re-assess the workflows waiting for a target whose owner has let go of it (ended,
+        or its lease ran out): each runs again from its risk assessment and claims anew."""
+        if self._leases is not None:
+            await self._leases.release_expired()  # a lease past its time limit lets go
+        resumed = 0
+        for workflow_id in await self._workflows.in_status(["waiting_for_target"]):
+            snapshot = await self._graph.aget_state(
+                _run_config(workflow_id, request_id=None, approval_id=None)
+            )
+            owners = [
+                i.value.get("waiting_for_target")
+                for i in snapshot.interrupts
+                if isinstance(i.value, dict) and "waiting_for_target" in i.value
+            ]
+            if not owners:
+                continue  # not paused yet: the next sweep looks again
+            if self._leases is not None and await self._leases.holds(str(owners[0])):
+                continue
+            self._spawn(self._drive(workflow_id, Command(resume={"released": owners[0]})))
+            resumed += 1
+        return resumed
+
+    def background(self, coroutine: Any) -> None:
+        """Run work the engine owns (drained with it), off a request's path."""
+        self._spawn(coroutine)
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         if self._tasks:
@@ -296,12 +326,20 @@ class WorkflowEngine:
         if change is not None:
             change.set()
         if status in TERMINAL_STATUSES:
+            if self._leases is not None:
+                self._spawn(self._resume_waiting_logged())
             WORKFLOWS.labels(status=status).inc()
             record = await self._workflows.get(workflow_id)
             WORKFLOW_DURATION.labels(status=status).observe(
                 (record.updated_at - record.created_at).total_seconds()
             )
         await self._notifier.status_changed(workflow_id, status)
+
+    async def _resume_waiting_logged(self) -> None:
+        try:
+            await self.resume_waiting()
+        except Exception:  # the sweeper tries again; a release must not fail the run's end
+            log.exception("re-assessing workflows waiting for a target failed")
 
 
 def _unfinished(snapshot: StateSnapshot) -> bool:

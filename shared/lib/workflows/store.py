@@ -13,7 +13,16 @@ from shared.lib.db.pool import Pool
 from shared.lib.errors import NotFoundError
 
 TERMINAL_STATUSES = frozenset(
-    {"completed", "failed", "rejected", "expired", "withdrawn", "needs_clarification"}
+    {
+        "completed",
+        "failed",
+        "rejected",
+        "expired",
+        "withdrawn",
+        "needs_clarification",
+        "merged",
+        "rolled_back",
+    }
 )
 
 # Columns a node may set; anything else is a programming error.
@@ -46,6 +55,7 @@ class WorkflowRecord(BaseModel):
     outcome: dict[str, Any] | None = None
     """Why planning stopped: the question and candidates, or the rule that refused."""
     request_id: str | None = None
+    merged_into: str | None = None
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None

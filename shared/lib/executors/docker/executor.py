@@ -23,7 +23,10 @@ class DockerExecutor:
 
     kind: str = "docker"
 
-    def __init__(self, *, max_workers: int = 8, api_timeout_s: int = 60) -> None:
+    # docker-py blocks a thread per call, and a stop or restart holds one for its whole grace
+    # period. Each mutation is now preceded by a read of its target (the drift check), so with
+    # few threads the reads of other workflows queued behind long restarts on other targets.
+    def __init__(self, *, max_workers: int = 32, api_timeout_s: int = 60) -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="docker-exec")
         self._clients = DockerClientPool(api_timeout_s=api_timeout_s)
 

@@ -102,6 +102,7 @@ def _health(ctx: Context) -> Outcome:
         "finished_at": state.get("FinishedAt"),
         "exit_code": state.get("ExitCode"),
         "restart_count": container.attrs.get("RestartCount"),
+        "image_id": container.attrs.get("Image"),
         "health": health.get("Status"),
         "failing_streak": health.get("FailingStreak"),
         "last_check": checks[-1] if checks else None,

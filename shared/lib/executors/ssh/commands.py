@@ -28,7 +28,15 @@ SUPPORTED_OPERATIONS = NATIVE_OPERATIONS | frozenset(ALIASES)
 # systemd unit names: letters, digits and ":-_.\", one optional "@" for template instances.
 UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\][A-Za-z0-9:_.\\-]*(@[A-Za-z0-9:_.\\-]*)?")
 UNIT_NAME_MAX = 255
-STATUS_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "MainPID", "NRestarts")
+STATUS_PROPERTIES = (
+    "Id",
+    "LoadState",
+    "ActiveState",
+    "SubState",
+    "MainPID",
+    "NRestarts",
+    "ExecMainStartTimestamp",
+)
 JOURNAL_LINES_DEFAULT = 100
 JOURNAL_LINES_MAX = 10_000
 REMOTE_KILL_AFTER_S = 5

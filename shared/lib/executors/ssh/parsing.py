@@ -90,6 +90,7 @@ def parse_service_status(stdout: str) -> dict[str, Any]:
         "load_state": props.get("LoadState"),
         "main_pid": _int_or_none(props.get("MainPID")),
         "restarts": _int_or_none(props.get("NRestarts")),
+        "main_pid_started_at": props.get("ExecMainStartTimestamp") or None,
     }
 
 

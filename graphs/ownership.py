@@ -1,0 +1,87 @@
+"""One owner per target, in the graph: a plan that mutates takes its targets' leases before it
+investigates or asks anyone (reads need none). Merged into a workflow already asking for the
+same operation, it ends `merged`; wanting another operation, it waits at `wait_for_target` (an
+interrupt and nothing else) until the engine resumes it on the lease's release, and is then
+re-assessed from its risk on."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from graphs.context import WorkflowContext
+from graphs.state import WorkflowState
+from graphs.steps import mutates
+from shared.lib.planning.models import Plan
+from shared.lib.workflows.models import WorkRequest
+
+
+def mutated_targets(ctx: WorkflowContext, plan: Plan) -> dict[tuple[str, str], str]:
+    """(environment, target) -> the operations the plan runs on it, as one comparable text."""
+    operations: dict[tuple[str, str], set[str]] = {}
+    for step in plan.steps:
+        if mutates(ctx, step.operation):
+            key = (step.environment or "-", step.target)
+            operations.setdefault(key, set()).add(step.operation)
+    return {key: ",".join(sorted(ops)) for key, ops in operations.items()}
+
+
+async def claim_targets(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
+    ctx, workflow_id = runtime.context, state["workflow_id"]
+    targets = mutated_targets(ctx, Plan.model_validate(state["plan"]))
+    if ctx.leases is None or not targets:
+        return {"claim": {"outcome": "owned"}}
+    request = WorkRequest.model_validate(state["request"])
+    claim = await ctx.leases.claim(
+        workflow_id=workflow_id,
+        requester=request.requester,
+        source=request.source,
+        targets=targets,
+    )
+    shown = {"outcome": claim.outcome, "owner": claim.owner, "target": claim.target}
+    if claim.outcome == "wait":
+        await ctx.workflows.update(
+            workflow_id,
+            status="waiting_for_target",
+            event="waiting_for_target",
+            detail={"owner": claim.owner, "target": claim.target},
+        )
+        await ctx.on_status(workflow_id, "waiting_for_target")
+    return {"claim": shown}
+
+
+def after_claim(state: WorkflowState) -> Literal["execute", "investigate", "report", "wait"]:
+    outcome = (state.get("claim") or {}).get("outcome")
+    if outcome == "merged":
+        return "report"
+    if outcome == "wait":
+        return "wait"
+    return "execute" if state.get("auto_approved") else "investigate"
+
+
+def wait_for_target(state: WorkflowState) -> dict[str, Any]:
+    """The second pause: until the target's owner ends. Resumed by the engine, nothing else."""
+    claim = state.get("claim") or {}
+    interrupt(
+        {
+            "workflow_id": state["workflow_id"],
+            "waiting_for_target": claim.get("owner"),
+            "target": claim.get("target"),
+        }
+    )
+    return {"claim": None}
+
+
+async def release_targets(ctx: WorkflowContext, workflow_id: str, status: str) -> None:
+    """At the end: free the leases and tell every merged request how it went."""
+    if ctx.leases is None:
+        return
+    await ctx.leases.release(workflow_id)
+    for follower in await ctx.leases.followers(workflow_id):
+        await ctx.workflows.update(
+            follower.workflow_id,
+            event="owner_finished",
+            detail={"owner": workflow_id, "status": status},
+        )

@@ -1,0 +1,179 @@
+"""One owner per target: the lease a workflow takes on each (environment, target) its plan
+mutates, from its gate until it ends. A second workflow wanting the same operation on a leased
+target is merged into the owner (its requester and source recorded on the owner and its
+approval, nothing runs twice); one wanting another operation waits for the release. Reads never
+take a lease. A lease past its time limit counts as released (the sweeper clears it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+
+from shared.lib.db.pool import Pool
+
+# How long a lease holds without its workflow ending: longer than any approval waits.
+LEASE_TTL_S = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What claiming a plan's targets came to: owned (go on), merged into `owner`, or wait."""
+
+    outcome: Literal["owned", "merged", "wait"]
+    owner: str | None = None
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class Follower:
+    workflow_id: str
+    requester: str
+    source: str
+
+
+class TargetLeases:
+    def __init__(self, pool: Pool, *, ttl_s: float = LEASE_TTL_S) -> None:
+        self._pool = pool
+        self._ttl_s = ttl_s
+
+    async def claim(
+        self,
+        *,
+        workflow_id: str,
+        requester: str,
+        source: str,
+        targets: dict[tuple[str, str], str],
+    ) -> Claim:
+        """Take every (environment, target) -> operations lease at once, or none: merged into
+        the owner when it holds them all for the same operations, else wait for it."""
+        async with self._pool.connection() as conn, conn.transaction():
+            for environment, target in sorted(targets):  # one order: no deadlock between claims
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext('lease:' || %s || '/' || %s))",
+                    (environment, target),
+                )
+            held = {}
+            for environment, target in targets:
+                row = await (
+                    await conn.execute(
+                        "SELECT l.workflow_id, l.operations FROM target_leases l"
+                        " JOIN workflows w ON w.id = l.workflow_id"
+                        " WHERE l.environment = %s AND l.target = %s AND l.expires_at > now()"
+                        " AND l.workflow_id <> %s"
+                        " AND w.status NOT IN ('completed', 'failed', 'rejected', 'expired',"
+                        " 'withdrawn', 'merged', 'rolled_back')",
+                        (environment, target, workflow_id),
+                    )
+                ).fetchone()
+                if row is not None:
+                    held[(environment, target)] = (row["workflow_id"], row["operations"])
+            if held:
+                owners = {owner for owner, _ in held.values()}
+                (environment, target), (owner, _) = sorted(held.items())[0]
+                same = len(owners) == 1 and len(held) == len(targets)
+                same = same and all(held[key][1] == ops for key, ops in targets.items())
+                if not same:
+                    return Claim("wait", owner=owner, target=f"{environment}/{target}")
+                await self._merge(conn, workflow_id, owner, requester=requester, source=source)
+                return Claim("merged", owner=owner, target=f"{environment}/{target}")
+            for (environment, target), operations in targets.items():
+                await conn.execute(
+                    "INSERT INTO target_leases (environment, target, workflow_id, operations,"
+                    " expires_at) VALUES (%s, %s, %s, %s, now() + make_interval(secs => %s))"
+                    " ON CONFLICT (environment, target) DO UPDATE SET workflow_id ="
+                    " excluded.workflow_id, operations = excluded.operations,"
+                    " taken_at = now(), expires_at = excluded.expires_at",
+                    (environment, target, workflow_id, operations, self._ttl_s),
+                )
+        return Claim("owned")
+
+    async def _merge(
+        self,
+        conn: AsyncConnection[DictRow],
+        workflow_id: str,
+        owner: str,
+        *,
+        requester: str,
+        source: str,
+    ) -> None:
+        await conn.execute(
+            "INSERT INTO workflow_merges (workflow_id, owner_id, requester, source)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (workflow_id) DO NOTHING",
+            (workflow_id, owner, requester, source),
+        )
+        await conn.execute(
+            "UPDATE workflows SET status = 'merged', merged_into = %s,"
+            " finished_at = coalesce(finished_at, now()), updated_at = now() WHERE id = %s",
+            (owner, workflow_id),
+        )
+        detail = {"workflow_id": workflow_id, "requester": requester, "source": source}
+        await conn.execute(
+            "INSERT INTO workflow_events (workflow_id, event, detail) VALUES (%s, 'merged', %s)",
+            (owner, Jsonb(detail)),
+        )
+        await conn.execute(
+            "INSERT INTO workflow_events (workflow_id, event, detail)"
+            " VALUES (%s, 'merged_into', %s)",
+            (workflow_id, Jsonb({"owner": owner})),
+        )
+        row = await (
+            await conn.execute("SELECT approval_id FROM workflows WHERE id = %s", (owner,))
+        ).fetchone()
+        if row is not None and row["approval_id"] is not None:
+            await _note_followers(conn, owner, row["approval_id"])
+
+    async def note_followers(self, owner: str, approval_id: UUID) -> None:
+        """Put every request merged into `owner` on its approval (once), for the approver."""
+        async with self._pool.connection() as conn:
+            await _note_followers(conn, owner, approval_id)
+
+    async def release(self, workflow_id: str) -> int:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM target_leases WHERE workflow_id = %s", (workflow_id,)
+            )
+        return cursor.rowcount
+
+    async def release_expired(self) -> int:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute("DELETE FROM target_leases WHERE expires_at <= now()")
+        return cursor.rowcount
+
+    async def holds(self, workflow_id: str) -> bool:
+        async with self._pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT 1 FROM target_leases WHERE workflow_id = %s AND expires_at > now()"
+                    " LIMIT 1",
+                    (workflow_id,),
+                )
+            ).fetchone()
+        return row is not None
+
+    async def followers(self, owner: str) -> list[Follower]:
+        async with self._pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT workflow_id, requester, source FROM workflow_merges"
+                    " WHERE owner_id = %s ORDER BY created_at",
+                    (owner,),
+                )
+            ).fetchall()
+        return [Follower(r["workflow_id"], r["requester"], r["source"]) for r in rows]
+
+
+async def _note_followers(conn: AsyncConnection[DictRow], owner: str, approval_id: UUID) -> None:
+    await conn.execute(
+        "INSERT INTO approval_actions (approval_id, workflow_id, action, actor, details)"
+        " SELECT %s, m.owner_id, 'merged', m.requester,"
+        " jsonb_build_object('workflow_id', m.workflow_id, 'source', m.source)"
+        " FROM workflow_merges m WHERE m.owner_id = %s AND NOT EXISTS (SELECT 1 FROM"
+        " approval_actions a WHERE a.approval_id = %s AND a.action = 'merged'"
+        " AND a.details->>'workflow_id' = m.workflow_id) ORDER BY m.created_at",
+        (approval_id, owner, approval_id),
+    )

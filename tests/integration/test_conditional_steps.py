@@ -1,0 +1,88 @@
+"""Conditional steps through the real app and Postgres (in-memory executors): a restart that runs
+only if the health read before it failed is shown with its condition, skipped and recorded in
+the ledger with the reason when the target is healthy, and run when it is not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from agent_orchestrator.app import create_app
+from shared.lib.executors.fake import FakeExecutor
+from shared.lib.settings import load_settings
+from tests.helpers import CONFIG_DIR, FIXTURES, auth, wait_for
+
+CONDITIONAL_RESTART = {
+    "steps": [
+        {"operation": "health", "target": "web", "environment": "prod"},
+        {
+            "operation": "restart",
+            "target": "web",
+            "environment": "prod",
+            "when": {"step": 0, "status": "failed"},
+        },
+    ]
+}
+
+
+@pytest.fixture
+def fakes() -> dict[str, FakeExecutor]:
+    return {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
+
+
+@pytest.fixture
+def api(
+    empty_database_url: str, tmp_path: Path, fakes: dict[str, FakeExecutor]
+) -> Iterator[TestClient]:
+    settings = load_settings(
+        DATABASE_URL=empty_database_url,
+        AGENT_CONFIG_DIR=CONFIG_DIR,
+        AGENT_DATA_DIR=tmp_path,
+        AGENT_ENVIRONMENTS_FILE=FIXTURES / "environments.yml",
+    )
+    with TestClient(create_app(settings, executors=fakes)) as client:
+        yield client
+
+
+def run_approved(api: TestClient) -> dict[str, Any]:
+    started = api.post("/orchestrate", json=CONDITIONAL_RESTART, headers=auth("alice")).json()
+    assert started["status"] == "awaiting_approval", started
+    approval = api.get(f"/approvals/{started['approval_id']}", headers=auth("bob")).json()
+    assert approval["plan"]["steps"][1]["when"] == {"step": 0, "status": "failed"}  # shown
+    assert api.post(f"/approve/{started['approval_id']}", headers=auth("carol")).status_code == 202
+    return wait_for(
+        lambda: api.get(f"/workflows/{started['workflow_id']}", headers=auth("alice")).json(),
+        until=lambda w: w["status"] not in ("awaiting_approval", "running"),
+        what="the workflow to end",
+    )
+
+
+def test_a_restart_whose_condition_does_not_hold_is_skipped_and_recorded(
+    api: TestClient, fakes: dict[str, FakeExecutor], empty_database_url: str
+) -> None:
+    done = run_approved(api)
+    assert done["status"] == "completed", done
+    assert [c.operation for c in fakes["docker"].calls if c.operation == "restart"] == []
+    with psycopg.connect(empty_database_url) as conn:
+        rows = conn.execute(
+            "SELECT step, operation, status, result->>'reason' FROM executions"
+            " WHERE workflow_id = %s ORDER BY step",
+            (done["workflow_id"],),
+        ).fetchall()
+    assert [(r[0], r[1], r[2]) for r in rows] == [(0, "health", "ok"), (1, "restart", "skipped")]
+    assert "only if step 0 failed" in rows[1][3] and "ended ok" in rows[1][3]
+
+
+def test_a_restart_whose_condition_holds_runs(
+    api: TestClient, fakes: dict[str, FakeExecutor]
+) -> None:
+    fakes["docker"].target("web").healthy = False
+    done = run_approved(api)
+    restarts = [c.operation for c in fakes["docker"].calls if c.operation == "restart"]
+    assert restarts == ["restart"]
+    assert done["status"] in ("completed", "failed", "rolled_back")  # still unhealthy after

@@ -1,0 +1,176 @@
+"""One owner per target, on the real thing (Postgres, the Docker Engine, a real container): two
+requests to restart the same container at once, one over REST and one from an Alertmanager
+delivery, make one approval and one restart, and both requesters see the outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from docker.models.containers import Container
+from fastapi.testclient import TestClient
+
+from agent_orchestrator.app import create_app
+from shared.lib.settings import load_settings
+from tests.helpers import CONFIG_DIR, FIXTURES, auth, wait_for
+from tests.integration.alerts_support import TOKEN, alert, deliver
+from tests.testbed.docker_fixtures import ContainerFactory
+
+
+@pytest.fixture
+def prod_web(container_factory: ContainerFactory) -> Container:
+    return container_factory("own-web")
+
+
+@pytest.fixture
+def api(
+    empty_database_url: str,
+    tmp_path: Path,
+    prod_web: Container,
+    docker_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[TestClient]:
+    monkeypatch.setenv("TEST_PROD_WEB_CONTAINER", str(prod_web.name))
+    monkeypatch.setenv("TEST_DOCKER_URL", docker_url)
+    settings = load_settings(
+        DATABASE_URL=empty_database_url,
+        AGENT_CONFIG_DIR=CONFIG_DIR,
+        AGENT_DATA_DIR=tmp_path,
+        AGENT_ENVIRONMENTS_FILE=FIXTURES / "environments.yml",
+        AGENT_ALERT_WEBHOOK_TOKEN=TOKEN,
+        AGENT_SWEEP_INTERVAL_S=0.5,
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def fetch(api: TestClient, workflow_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = api.get(f"/workflows/{workflow_id}", headers=auth("alice")).json()
+    return body
+
+
+def started_at(container: Container) -> str:
+    container.reload()
+    return str(container.attrs["State"]["StartedAt"])
+
+
+def test_a_rest_request_and_an_alert_for_the_same_restart_make_one_approval_and_one_restart(
+    api: TestClient, prod_web: Container, empty_database_url: str
+) -> None:
+    before = started_at(prod_web)
+    fired = alert(service="web", env="prod")
+
+    def by_rest() -> httpx.Response:
+        return api.post(
+            "/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice")
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        rest_call, alert_call = pool.submit(by_rest), pool.submit(deliver, api, fired)
+        rest, delivery = rest_call.result(), alert_call.result()
+    assert rest.status_code == 201, rest.text
+    assert delivery.status_code == 200, delivery.text
+    rest_id = rest.json()["workflow_id"]
+    with psycopg.connect(empty_database_url) as conn:
+        (alert_id,) = conn.execute(
+            "SELECT id FROM workflows WHERE source = 'alert'"
+            " AND request->'alert'->>'fingerprint' = %s",
+            (fired["fingerprint"],),
+        ).fetchone() or (None,)
+    assert alert_id is not None
+    both = wait_for(
+        lambda: sorted([fetch(api, rest_id), fetch(api, alert_id)], key=lambda w: w["status"]),
+        until=lambda ws: [w["status"] for w in ws] == ["awaiting_approval", "merged"],
+        what="one workflow asking, the other merged into it",
+    )
+    owner, merged = both
+    assert merged["merged_into"] == owner["workflow_id"]
+    pending = api.get("/approvals/pending", headers=auth("bob")).json()
+    assert [a["workflow_id"] for a in pending] == [owner["workflow_id"]]  # one approval for two
+    approval = api.get(f"/approvals/{owner['approval_id']}", headers=auth("bob")).json()
+    merged_rows = [a for a in approval["actions"] if a["action"] == "merged"]
+    assert [a["details"]["workflow_id"] for a in merged_rows] == [merged["workflow_id"]]
+    assert "merged" in [e["event"] for e in owner["timeline"]]
+
+    assert api.post(f"/approve/{owner['approval_id']}", headers=auth("bob")).status_code == 202
+    done = wait_for(
+        lambda: fetch(api, owner["workflow_id"]),
+        until=lambda w: w["status"] in ("completed", "failed"),
+        what="the owner finished",
+    )
+    assert done["status"] == "completed", done
+    assert started_at(prod_web) != before
+    follower = wait_for(
+        lambda: fetch(api, merged["workflow_id"]),
+        until=lambda w: "owner_finished" in [e["event"] for e in w["timeline"]],
+        what="the merged request told the outcome",
+    )
+    finished = next(e for e in follower["timeline"] if e["event"] == "owner_finished")
+    assert finished["detail"] == {"owner": owner["workflow_id"], "status": "completed"}
+    with psycopg.connect(empty_database_url) as conn:
+        restarts = conn.execute(
+            "SELECT workflow_id FROM executions WHERE operation = 'restart'"
+        ).fetchall()
+        leases = conn.execute("SELECT count(*) FROM target_leases").fetchone()
+    assert restarts == [(owner["workflow_id"],)]  # one restart for two requests
+    assert leases == (0,)  # released when the owner ended
+
+
+@pytest.fixture
+def fake_api(empty_database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    from shared.lib.executors.fake import FakeExecutor
+
+    fakes = {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
+    settings = load_settings(
+        DATABASE_URL=empty_database_url,
+        AGENT_CONFIG_DIR=CONFIG_DIR,
+        AGENT_DATA_DIR=tmp_path,
+        AGENT_ENVIRONMENTS_FILE=FIXTURES / "environments.yml",
+        AGENT_SWEEP_INTERVAL_S=0.5,
+    )
+    with TestClient(create_app(settings, executors=fakes)) as client:
+        yield client
+
+
+def test_another_operation_on_a_leased_target_waits_and_is_reassessed_on_release(
+    fake_api: TestClient,
+) -> None:
+    """Different plans do not merge: the second waits with a clear status, then asks once the
+    first has ended; reads of the leased target never wait."""
+    body = {"operation": "restart", "target": "web", "environment": "prod"}
+    first = fake_api.post("/orchestrate", json=body, headers=auth("alice")).json()
+    assert first["status"] == "awaiting_approval"
+    stop = {**body, "operation": "stop"}
+    second = fake_api.post("/orchestrate", json=stop, headers=auth("carol")).json()
+    waiting = wait_for(
+        lambda: fetch(fake_api, second["workflow_id"]),
+        until=lambda w: w["status"] == "waiting_for_target",
+        what="the stop waiting for the restart's lease",
+    )
+    shown = next(e for e in waiting["timeline"] if e["event"] == "waiting_for_target")
+    assert shown["detail"]["owner"] == first["workflow_id"]
+    read = {**body, "operation": "logs"}
+    logs = fake_api.post("/orchestrate", json=read, headers=auth("alice")).json()
+    done = wait_for(
+        lambda: fetch(fake_api, logs["workflow_id"]),
+        until=lambda w: w["status"] not in ("planning", "running"),
+        what="the read finished",
+    )
+    assert done["status"] == "completed", done  # a read needs no lease
+
+    rejected = fake_api.post(
+        f"/reject/{first['approval_id']}", json={"reason": "not now"}, headers=auth("bob")
+    )
+    assert rejected.status_code == 202, rejected.text
+    asked = wait_for(
+        lambda: fetch(fake_api, second["workflow_id"]),
+        until=lambda w: w["status"] == "awaiting_approval",
+        what="the stop re-assessed and asking once the lease was released",
+    )
+    assert asked["approval_id"] is not None
+    assert fetch(fake_api, first["workflow_id"])["status"] == "rejected"
