@@ -186,11 +186,10 @@ def test_long_poll_is_bounded(api: TestClient) -> None:
 
 
 def test_pending_approvals_page_by_cursor_with_summaries(api: TestClient) -> None:
-    for _ in range(3):
-        started = api.post(
-            "/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice")
-        )
-        assert started.json()["status"] == "awaiting_approval"
+    # Three targets: requests to restart one target would merge into one approval (issue 12).
+    for request in ("restart web on prod", "restart api on dev", "restart orders-db on prod"):
+        started = api.post("/orchestrate", json={"request": request}, headers=auth("alice"))
+        assert started.json()["status"] == "awaiting_approval", started.json()
     every = api.get("/approvals/pending", headers=auth("bob"))
     assert every.status_code == 200 and "X-Next-Cursor" not in every.headers
     full = [item["id"] for item in every.json()]

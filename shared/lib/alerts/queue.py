@@ -11,8 +11,8 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from shared.lib.alerts.models import RecoveryDecision
 from shared.lib.alerts.store import ALERT_LOCK_CLASS, AlertNotice, AlertRecord, Recorded
-from shared.lib.alerts.triage import RecoveryDecision
 from shared.lib.db.pool import Pool
 
 _INSERT = (

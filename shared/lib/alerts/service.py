@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol
 
 from prometheus_client import Counter
 
+from shared.lib.alerts.evidence import escalation_evidence, finding
 from shared.lib.alerts.investigation import INVESTIGATION
 from shared.lib.alerts.models import (
     AlertmanagerAlert,
@@ -36,8 +37,7 @@ log = logging.getLogger(__name__)
 REQUESTER = "alertmanager"
 """Who asks for alert-driven work; not a principal, so it can never approve anything."""
 SIGNATURE_HEADER = "X-Signature-256"
-FINDING_OUTPUT_CHARS = 4000
-"""How much of each read an escalation carries (the ledger keeps the whole output)."""
+
 
 ALERT_NOTIFICATIONS = Counter(
     "orchestrator_alert_notifications_total",
@@ -208,7 +208,7 @@ class AlertService:
                 "target": record.target,
                 "environment": record.environment,
                 "workflow_id": workflow_id,
-                "findings": [_finding(result) for result in workflow.results],
+                "findings": [finding(result) for result in workflow.results],
             },
         )
         if self._incidents is not None:
@@ -230,7 +230,7 @@ class AlertService:
                 await self._approvals.notifier.escalated(
                     key=f"{alert.fingerprint}:{alert.starts_at.isoformat()}",
                     reason=decision.reason or f"alert {alert.alertname} needs a person",
-                    evidence=_escalation_evidence(alert, decision),
+                    evidence=escalation_evidence(alert, decision),
                 )
                 if self._incidents is not None:
                     await self._incidents.escalated(record)
@@ -317,34 +317,6 @@ def _refused(alert: RefusedAlert) -> AlertOutcome:
         received=0,
         reason=alert.reason,
     )
-
-
-def _finding(result: dict[str, Any]) -> dict[str, Any]:
-    output = str(result.get("stdout") or "")
-    return {
-        "operation": result.get("operation"),
-        "target": result.get("target"),
-        "status": result.get("status"),
-        "reason": result.get("reason"),
-        "output": output[-FINDING_OUTPUT_CHARS:],
-        "truncated": bool(result.get("truncated")) or len(output) > FINDING_OUTPUT_CHARS,
-        "data": result.get("data") or {},
-    }
-
-
-def _escalation_evidence(alert: AlertNotice, decision: RecoveryDecision) -> dict[str, Any]:
-    """What the person escalated to should see: the alert as Alertmanager sent it, and what
-    triage concluded."""
-    return {
-        "alertname": alert.alertname,
-        "fingerprint": alert.fingerprint,
-        "labels": alert.labels,
-        "annotations": alert.annotations,
-        "starts_at": alert.starts_at.isoformat(),
-        "strategy": decision.strategy,
-        "target": decision.target,
-        "environment": decision.environment,
-    }
 
 
 def _notice(alert: AlertmanagerAlert) -> AlertNotice:

@@ -10,10 +10,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from shared.lib.alerts.models import AlertOutcome, WebhookReply
+from shared.lib.alerts.models import AlertOutcome, RecoveryDecision, WebhookReply
 from shared.lib.alerts.queue import AlertQueue
 from shared.lib.alerts.store import AlertNotice, AlertRecord, AlertStore
-from shared.lib.alerts.triage import AlertFacts, AlertTriage, RecoveryDecision
+from shared.lib.alerts.triage import AlertFacts, AlertTriage
 from shared.lib.catalog.models import Catalog
 from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.models import WorkRequest
