@@ -68,6 +68,8 @@ class Operators:
         return self.run(who, [str(TASK), "--taskfile", str(TASKFILE), name, *assigned])
 
     def start(self, text: str = "restart web on prod") -> dict[str, Any]:
+        """A request awaiting approval; each test names its own target, since a second
+        request for the same restart would merge into the first (one owner per target)."""
         started: dict[str, Any] = self.cli_json("alice", "workflows", "start", text)
         assert started["status"] == "awaiting_approval", started
         assert started["approval_id"], started
@@ -133,7 +135,7 @@ def test_cli_starts_lists_and_refuses_a_self_approval(operators: Operators) -> N
 
 
 def test_task_approve_runs_the_workflow_to_completion(operators: Operators) -> None:
-    started = operators.start()
+    started = operators.start("restart api on dev")
     workflow_id, approval_id = started["workflow_id"], started["approval_id"]
 
     listed = operators.task("bob", "workflow:list-pending")
@@ -155,7 +157,7 @@ def test_task_approve_runs_the_workflow_to_completion(operators: Operators) -> N
 
 
 def test_task_reject_needs_a_reason_and_stops_the_workflow(operators: Operators) -> None:
-    started = operators.start()
+    started = operators.start("restart orders-db on prod")
     workflow_id, approval_id = started["workflow_id"], started["approval_id"]
 
     no_reason = operators.task("bob", "workflow:reject", ID=approval_id)
@@ -171,7 +173,7 @@ def test_task_reject_needs_a_reason_and_stops_the_workflow(operators: Operators)
 
 
 def test_task_clean_expired_expires_what_is_past_its_ttl(operators: Operators) -> None:
-    started = operators.start()
+    started = operators.start("restart web on dev")
     with psycopg.connect(operators.database_url, autocommit=True) as conn:
         conn.execute(
             "UPDATE approval_requests SET expires_at = now() - interval '1 second' WHERE id = %s",
