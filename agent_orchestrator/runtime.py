@@ -153,7 +153,7 @@ async def start_runtime(
         await engine.status_changed(workflow_id, status)
         try:
             await alerts.workflow_finished(workflow_id, status)  # an investigation escalates
-        except Exception:  # the workflow's own outcome stands; the sweep log says why
+        except Exception:  # the workflow's own outcome stands; the service log says why
             log.exception("escalating an investigation failed", extra={"workflow": workflow_id})
         if trackers is not None:
             trackers.workflow_status(workflow_id, status)  # queued; never waits on the tracker
