@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from prometheus_client import Counter
 
@@ -18,10 +18,10 @@ from shared.lib.alerts.models import (
     AlertmanagerPayload,
     AlertOutcome,
     Outcome,
-    RecoveryDecision,
     RefusedAlert,
     WebhookReply,
 )
+from shared.lib.alerts.requests import REQUESTER, work_request
 from shared.lib.alerts.store import AlertNotice, AlertRecord, AlertStore
 from shared.lib.alerts.storm import STORM_THRESHOLD, AlertStorm
 from shared.lib.alerts.triage import AlertFacts, AlertTriage
@@ -29,13 +29,10 @@ from shared.lib.approvals.service import ApprovalService
 from shared.lib.errors import ConflictError, DomainError
 from shared.lib.settings import Settings
 from shared.lib.workflows.engine import WorkflowEngine
-from shared.lib.workflows.models import WorkRequest
 from shared.lib.workflows.store import TERMINAL_STATUSES, WorkflowStore
 
 log = logging.getLogger(__name__)
 
-REQUESTER = "alertmanager"
-"""Who asks for alert-driven work; not a principal, so it can never approve anything."""
 SIGNATURE_HEADER = "X-Signature-256"
 
 
@@ -236,7 +233,9 @@ class AlertService:
                     await self._incidents.escalated(record)
             return _outcome(alert, "firing", record, decision.action, reason=decision.reason)
         try:
-            workflow = await self._engine.start(_work_request(alert, decision, record, request_id))
+            workflow = await self._engine.start(
+                work_request(alert, decision, alert_id=record.id, request_id=request_id)
+            )
         except Exception:
             await self._store.forget(record.id)  # let Alertmanager's retry start it again
             raise
@@ -327,36 +326,6 @@ def _notice(alert: AlertmanagerAlert) -> AlertNotice:
         annotations=alert.annotations,
         starts_at=alert.starts_at,
         ends_at=alert.ended_at,
-    )
-
-
-def _work_request(
-    alert: AlertNotice,
-    decision: RecoveryDecision,
-    record: AlertRecord,
-    request_id: str | None,
-) -> WorkRequest:
-    """The strategy's steps and the alert's identity; no free text from the alert goes in.
-
-    An LLM could later add a summary for approvers here, as data beside the plan; the steps
-    stay the strategy's.
-    """
-    context: dict[str, Any] = {
-        "alert_id": record.id,
-        "fingerprint": alert.fingerprint,
-        "alertname": alert.alertname,
-        "labels": alert.labels,
-        "starts_at": alert.starts_at.isoformat(),
-        "strategy": decision.strategy,
-        "source": alert.source,
-    }
-    return WorkRequest(
-        source="alert",
-        requester=REQUESTER,
-        steps=list(decision.steps),
-        environment=decision.environment,
-        alert=context,
-        request_id=request_id,
     )
 
 

@@ -10,13 +10,13 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from shared.lib.alerts.models import AlertOutcome, RecoveryDecision, WebhookReply
+from shared.lib.alerts.models import AlertOutcome, RecoveryDecision
 from shared.lib.alerts.queue import AlertQueue
+from shared.lib.alerts.requests import work_request
 from shared.lib.alerts.store import AlertNotice, AlertRecord, AlertStore
 from shared.lib.alerts.triage import AlertFacts, AlertTriage
 from shared.lib.catalog.models import Catalog
 from shared.lib.workflows.engine import WorkflowEngine
-from shared.lib.workflows.models import WorkRequest
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,9 @@ class AlertStorm:
                     f"{decision.environment}/{decision.target} with {operations}",
                 )
                 return
-        workflow = await self._engine.start(_request(notice, decision, claimed, request_id))
+        workflow = await self._engine.start(
+            work_request(notice, decision, alert_id=claimed.id, request_id=request_id)
+        )
         approval_id = workflow.approval_id if workflow.status == "awaiting_approval" else None
         note = f"workflow {workflow.id} started; it is {workflow.status}"
         if workflow.merged_into:
@@ -152,10 +154,6 @@ class AlertStorm:
         return ",".join(sorted(names))
 
 
-def reply_of(outcomes: list[AlertOutcome]) -> WebhookReply:
-    return WebhookReply.of(outcomes)
-
-
 def _notice(record: AlertRecord) -> AlertNotice:
     return AlertNotice(
         fingerprint=record.fingerprint,
@@ -165,26 +163,4 @@ def _notice(record: AlertRecord) -> AlertNotice:
         starts_at=record.starts_at,
         source=record.source,
         links=record.links,
-    )
-
-
-def _request(
-    notice: AlertNotice, decision: RecoveryDecision, record: AlertRecord, request_id: str | None
-) -> WorkRequest:
-    context: dict[str, Any] = {
-        "alert_id": record.id,
-        "fingerprint": notice.fingerprint,
-        "alertname": notice.alertname,
-        "labels": notice.labels,
-        "starts_at": notice.starts_at.isoformat(),
-        "strategy": decision.strategy,
-        "source": notice.source,
-    }
-    return WorkRequest(
-        source="alert",
-        requester="alertmanager",
-        steps=list(decision.steps),
-        environment=decision.environment,
-        alert=context,
-        request_id=request_id,
     )
