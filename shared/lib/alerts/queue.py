@@ -12,7 +12,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from shared.lib.alerts.models import RecoveryDecision
-from shared.lib.alerts.store import ALERT_LOCK_CLASS, AlertNotice, AlertRecord, Recorded
+from shared.lib.alerts.store import ALERT_LOCK_CLASS, AlertNotice, AlertRecord, Recorded, firing_row
 from shared.lib.db.pool import Pool
 
 _INSERT = (
@@ -178,24 +178,10 @@ class AlertQueue:
             )
 
 
-def _insert_params(notice: AlertNotice, decision: RecoveryDecision) -> tuple[Any, ...]:
+def _insert_params(notice: AlertNotice, decision: RecoveryDecision) -> tuple[object, ...]:
     note = (
         f"strategy '{decision.strategy}' chose a recovery plan; queued for its workflow"
         if decision.action == "workflow"
         else f"{decision.action}: {decision.reason}"
     )
-    return (
-        notice.fingerprint,
-        notice.alertname,
-        decision.action,
-        decision.reason,
-        decision.strategy,
-        decision.target,
-        decision.environment,
-        Jsonb(notice.labels),
-        Jsonb(notice.annotations),
-        notice.starts_at,
-        note,
-        notice.source,
-        Jsonb(notice.links),
-    )
+    return firing_row(notice, decision, note=note)

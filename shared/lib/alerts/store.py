@@ -111,21 +111,7 @@ class AlertStore:
                     "  jsonb_build_array(jsonb_build_object('at', now(), 'note', %s::text)),"
                     "  %s, %s)"
                     " RETURNING *",
-                    (
-                        notice.fingerprint,
-                        notice.alertname,
-                        decision.action,
-                        decision.reason,
-                        decision.strategy,
-                        decision.target,
-                        decision.environment,
-                        Jsonb(notice.labels),
-                        Jsonb(notice.annotations),
-                        notice.starts_at,
-                        _first_note(decision),
-                        notice.source,
-                        Jsonb(notice.links),
-                    ),
+                    firing_row(notice, decision, note=_first_note(decision)),
                 )
             ).fetchone()
         assert row is not None
@@ -318,3 +304,22 @@ def _first_note(decision: RecoveryDecision) -> str:
     if decision.action == "workflow":
         return f"strategy '{decision.strategy}' chose a recovery plan; starting its workflow"
     return f"{decision.action}: {decision.reason}"
+
+
+def firing_row(notice: AlertNotice, decision: RecoveryDecision, *, note: str) -> tuple[object, ...]:
+    """The values of a new `alert_workflows` row, in the order its INSERTs name the columns."""
+    return (
+        notice.fingerprint,
+        notice.alertname,
+        decision.action,
+        decision.reason,
+        decision.strategy,
+        decision.target,
+        decision.environment,
+        Jsonb(notice.labels),
+        Jsonb(notice.annotations),
+        notice.starts_at,
+        note,
+        notice.source,
+        Jsonb(notice.links),
+    )
