@@ -63,6 +63,26 @@ def database_mounts(url: str) -> dict[str, dict[str, str]]:
     return {host[0]: {"bind": host[0], "mode": "rw"}} if host else {}
 
 
+@contextlib.contextmanager
+def socket_folder_reachable(url: str) -> Iterator[list[str]]:
+    """The embedded server's socket sits in its data folder (0700, root's): while the test
+    runs, let the container's non-root user reach it through the folder's group (0750 is a
+    mode Postgres accepts) and the folder above (0711); the groups to add come back."""
+    host = parse_qs(urlsplit(url).query).get("host")
+    if not host:
+        yield []
+        return
+    folders = [Path(host[0]), Path(host[0]).parent]
+    before = [folder.stat().st_mode & 0o777 for folder in folders]
+    folders[0].chmod(0o750)
+    folders[1].chmod(before[1] | 0o011)
+    try:
+        yield [str(folders[0].stat().st_gid)]
+    finally:
+        for folder, mode in zip(folders, before, strict=True):
+            folder.chmod(mode)
+
+
 def run_container(
     client: docker.DockerClient, image: str, name: str, prefix: str, **options: Any
 ) -> Container:
@@ -109,6 +129,8 @@ def test_image_runs_as_non_root_and_restarts_a_sibling_through_the_socket(
     sibling = container_factory("prod-web")
     before = started_at(sibling)
     made: list[Container] = []
+    opened = contextlib.ExitStack()
+    database_groups = opened.enter_context(socket_folder_reachable(split_roles.owner_url))
     try:
         # Migrations as the owner, the way compose's `migrate` service runs them.
         migrate = run_container(
@@ -117,6 +139,7 @@ def test_image_runs_as_non_root_and_restarts_a_sibling_through_the_socket(
             f"{docker_run_prefix}migrate",
             docker_run_prefix,
             command=["db", "init"],
+            group_add=database_groups,
             environment={"DATABASE_URL": split_roles.owner_url},
             volumes=database_mounts(split_roles.owner_url),
         )
@@ -131,7 +154,7 @@ def test_image_runs_as_non_root_and_restarts_a_sibling_through_the_socket(
             image,
             name,
             docker_run_prefix,
-            group_add=[str(socket.stat().st_gid)],
+            group_add=[str(socket.stat().st_gid), *database_groups],
             environment={
                 "DATABASE_URL": split_roles.agent_url,
                 "AGENT_PORT": str(port),
@@ -225,6 +248,7 @@ def test_image_runs_as_non_root_and_restarts_a_sibling_through_the_socket(
         for container in made:
             with contextlib.suppress(NotFound):
                 container.remove(force=True)
+        opened.close()
 
 
 def test_image_defaults_and_secrets_never_baked_in(
