@@ -23,6 +23,7 @@ from shared.lib.settings import load_settings
 from tests.helpers import CONFIG_DIR, FIXTURES, KEYS, auth
 from tests.integration.alerts_support import TOKEN
 from tests.testbed.live_app import served
+from tests.testbed.postgres import PostgresServer
 
 METRICS_TOKEN = "test-metrics-token-0123456789abcdef"
 StartApi = Callable[..., TestClient]
@@ -239,11 +240,13 @@ def test_metrics_need_an_api_key_or_the_metrics_token(start_api: StartApi) -> No
     assert api.get("/metrics", headers=auth("alice")).status_code == 200
 
 
-def block_database(url: str, *, blocked: bool) -> None:
-    """Refuse (or allow again) new connections to the test's database and end the open ones."""
+def block_database(server: PostgresServer, url: str, *, blocked: bool) -> None:
+    """Refuse (or allow again) new connections to the test's database and end the open ones.
+
+    Through the server's admin URL: an embedded server's URL carries its socket folder in the
+    query, which a hand-made URL would lose."""
     name = urlsplit(url).path.lstrip("/")
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
         conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(not blocked).lower()}')
         if blocked:
             conn.execute(
@@ -253,11 +256,11 @@ def block_database(url: str, *, blocked: bool) -> None:
 
 
 def test_a_database_outage_is_a_generic_503_on_ready_and_on_routes(
-    start_api: StartApi, database_url: str
+    start_api: StartApi, database_url: str, postgres_server: PostgresServer
 ) -> None:
     api = start_api(DB_POOL_TIMEOUT_S=1)
     assert api.get("/ready").status_code == 200
-    block_database(database_url, blocked=True)
+    block_database(postgres_server, database_url, blocked=True)
     try:
         ready = api.get("/ready")
         assert ready.status_code == 503
@@ -272,7 +275,7 @@ def test_a_database_outage_is_a_generic_503_on_ready_and_on_routes(
             assert "database is unavailable" in answer.json()["detail"]
             assert answer.headers["Retry-After"]
     finally:
-        block_database(database_url, blocked=False)
+        block_database(postgres_server, database_url, blocked=False)
     recovered = api.get("/ready")
     assert recovered.status_code == 200, recovered.text
 
