@@ -127,6 +127,7 @@ async def start_runtime(
         workflows=workflows,
         ledger=ledger,
         leases=TargetLeases(database.pool),
+        targets=config.targets,
     )
     locks = WorkflowLocks(database.url)
     await locks.open()

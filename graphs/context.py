@@ -16,6 +16,7 @@ from shared.lib.execution.ledger import ExecutionLedger
 from shared.lib.execution.models import ExecutionResult
 from shared.lib.planning.models import Plan
 from shared.lib.risk.models import RiskAssessment
+from shared.lib.targets import TargetResolver
 from shared.lib.workflows.leases import TargetLeases
 from shared.lib.workflows.models import WorkRequest
 from shared.lib.workflows.store import WorkflowStore
@@ -64,5 +65,8 @@ class WorkflowContext:
     """Told of every status change (wakes waiting API calls, sends notifications)."""
     leases: TargetLeases | None = None
     """One owner per target; without it (a bare graph in tests) nothing is leased."""
+    targets: TargetResolver | None = None
+    """The configured targets' own settings (a service's `verify_url`); without it (a bare
+    graph in tests) verification checks only the state each operation promises."""
     alert_firing: Callable[[str], Awaitable[bool]] = field(default=_always_firing)
     """Whether the alert with this fingerprint still fires (a drifted run it started ends)."""

@@ -183,6 +183,7 @@ async def verify(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dic
         catalog=ctx.catalog,
         plan=Plan.model_validate(state["plan"]),
         results=state["results"],
+        targets=ctx.targets,
     )
     await ctx.workflows.update(
         workflow_id,

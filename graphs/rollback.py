@@ -1,9 +1,10 @@
 """The rollback gate: when verification fails after a mutation, the workflow does not just end.
-It proposes the inverse of what ran (the catalog's `inverse`, last step first) as a new round
-through the same assessment, lease, evidence and gate; the approver approves it, edits it, or
-rejects it, which closes the workflow `failed` with the reason. An operation without an inverse
-is named; when nothing that ran can be undone the workflow ends `failed` and says a person must
-look (the failure notification is the escalation)."""
+It proposes the inverse of what ran (the catalog's `inverse`, last step first), planned through
+the same funnel as any request's steps, as a new round through the same assessment, lease,
+evidence and gate; the approver approves it, edits it, or rejects it, which closes the workflow
+`failed` with the reason. An operation without an inverse is named; when nothing that ran can
+be undone, or the funnel refuses the rollback, the workflow ends `failed` and says a person
+must look (the failure notification is the escalation)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from langgraph.runtime import Runtime
 from graphs.context import WorkflowContext
 from graphs.state import WorkflowState
 from graphs.steps import mutates
+from shared.lib.planning.errors import PlanningError
 from shared.lib.planning.models import Plan, PlannedOperation
+from shared.lib.workflows.models import WorkRequest
 
 
 def needs_rollback(state: WorkflowState) -> bool:
@@ -50,7 +53,7 @@ async def propose_rollback(
             )
         )
     failed = [c["detail"] for c in state.get("verification", []) if not c["passed"]]
-    rollback = {
+    rollback: dict[str, Any] = {
         "of_plan_hash": planned.hash,
         "verification_failed": failed,
         "no_inverse": missing,
@@ -59,7 +62,12 @@ async def propose_rollback(
     if not inverse:
         await ctx.workflows.update(workflow_id, event="rollback_impossible", detail=rollback)
         return {"rollback": {**rollback, "escalated": True}}
-    rollback_plan = Plan(steps=inverse, flags=planned.flags)
+    try:
+        rollback_plan = await _planned(ctx, state, inverse, flags=planned)
+    except PlanningError as refused:  # the funnel refuses what the config no longer allows
+        rollback = {**rollback, "refused": str(refused), "escalated": True}
+        await ctx.workflows.update(workflow_id, event="rollback_refused", detail=rollback)
+        return {"rollback": rollback}
     await ctx.workflows.update(
         workflow_id,
         plan=rollback_plan.normalized(),
@@ -77,6 +85,17 @@ async def propose_rollback(
     }
 
 
+async def _planned(
+    ctx: WorkflowContext, state: WorkflowState, inverse: list[PlannedOperation], *, flags: Plan
+) -> Plan:
+    """The inverse steps planned like any request's steps: the catalog's parameters and the
+    safety funnel (the agent itself, protected targets) apply to a rollback too."""
+    original = WorkRequest.model_validate(state["request"])
+    request = WorkRequest(source=original.source, requester=original.requester, steps=inverse)
+    plan = await ctx.planner.plan(request)
+    return plan.model_copy(update={"flags": flags.flags})  # the request's flags stay with it
+
+
 def after_proposal(state: WorkflowState) -> Literal["assess_risk", "report"]:
     rollback = state.get("rollback") or {}
     return "report" if rollback.get("escalated") else "assess_risk"
@@ -88,6 +107,11 @@ def rollback_status(state: WorkflowState) -> tuple[str, str | None] | None:
     if not rollback:
         return None
     why = "; ".join(rollback["verification_failed"]) or "verification failed"
+    if rollback.get("refused"):
+        return "failed", (
+            f"verification failed ({why}); the rollback was refused ({rollback['refused']}): "
+            "a person must look"
+        )
     if rollback.get("escalated"):
         return "failed", (
             f"verification failed ({why}); nothing that ran has an inverse "

@@ -74,6 +74,7 @@ async def server_context() -> WorkflowContext:
                 approvals=ApprovalStore(database.pool),
                 workflows=WorkflowStore(database.pool),
                 ledger=ExecutionLedger(database.pool, owner=f"langgraph-{settings.replica_id}"),
+                targets=config.targets,
             )
             log.info("LangGraph Server context ready", extra={"config": str(settings.config_dir)})
         return _context

@@ -187,6 +187,16 @@ async def test_health_without_healthcheck(executor: DockerExecutor, target: Dock
     assert result.data["health"] is None
 
 
+async def test_health_of_a_stopped_container_fails_and_says_what_it_saw(
+    executor: DockerExecutor, target: DockerTarget, web: Container
+) -> None:
+    web.stop(timeout=1)
+    result = await executor.execute(_call(target, "health"))
+    assert result.status is ExecutionStatus.FAILED
+    assert result.reason == f"{web.name} is exited"
+    assert result.data["running"] is False and result.data["status"] == "exited"
+
+
 async def test_exec_returns_output_and_exit_code(
     executor: DockerExecutor, target: DockerTarget
 ) -> None:

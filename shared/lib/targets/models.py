@@ -64,6 +64,10 @@ class ServiceBase(BaseModel):
     protected: bool = False
     protected_reason: str | None = None
     health_url: str | None = None
+    verify_url: str | None = Field(default=None, pattern=r"^https?://")
+    """Checked after every change to this service, whatever the operation: the service as its
+    users reach it (the load balancer in front of this replica, say). An answer other than 200
+    fails verification, which opens the rollback gate."""
     endpoints: tuple[str, ...] = ()
     """host:port addresses the service answers on, matched against the agent's database."""
     repository: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -152,6 +156,7 @@ class DockerTarget(ResolvedTargetBase):
     container: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     health_url: str | None = None
+    verify_url: str | None = None
 
 
 class SshTarget(ResolvedTargetBase):
@@ -165,6 +170,7 @@ class SshTarget(ResolvedTargetBase):
     known_hosts: str | None = None
     unit: str | None = None
     health_url: str | None = None
+    verify_url: str | None = None
 
 
 class HttpTarget(ResolvedTargetBase):

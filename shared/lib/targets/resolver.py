@@ -177,6 +177,7 @@ class TargetResolver:
             "environment": env_name,
             "tags": service.tags,
             "health_url": service.health_url,
+            "verify_url": service.verify_url,
         }
         if isinstance(service, DockerService):
             return DockerTarget(

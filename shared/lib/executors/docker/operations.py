@@ -108,7 +108,21 @@ def _health(ctx: Context) -> Outcome:
         "last_check": checks[-1] if checks else None,
     }
     stdout = f"{data['status']} health={data['health'] or 'none'} started_at={data['started_at']}"
-    return Outcome(stdout=stdout, data=data)
+    return Outcome(stdout=stdout, data=data, **_health_verdict(container.name, data))
+
+
+def _health_verdict(name: str | None, data: dict[str, Any]) -> dict[str, Any]:
+    """A container that is not running, or whose own health check says unhealthy, fails the
+    probe (as a stopped systemd unit does over SSH); the data says what was seen either way."""
+    if not data["running"]:
+        return {"status": ExecutionStatus.FAILED, "reason": f"{name} is {data['status']}"}
+    if data["health"] == "unhealthy":
+        streak = data["failing_streak"]
+        return {
+            "status": ExecutionStatus.FAILED,
+            "reason": f"{name} is unhealthy ({streak} failed health checks in a row)",
+        }
+    return {}
 
 
 def _state_data(state: dict[str, Any]) -> dict[str, Any]:
