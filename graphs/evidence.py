@@ -2,12 +2,14 @@
 the gate, so the approver decides with the logs, health and stats the plan was written to
 gather. They run through the same ledger rows as execution (the execute node reuses them, never
 reads twice) and within a time budget; what the approver is shown is truncated, the ledger
-keeps the whole result."""
+keeps the whole result. When those reads make every change's condition fail ("restart only
+if health failed", and it is healthy), nobody is asked: the plan runs its reads and records the
+changes skipped."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
@@ -57,7 +59,40 @@ async def investigate(state: WorkflowState, runtime: Runtime[WorkflowContext]) -
                 "status": [e["status"] for e in evidence],
             },
         )
-    return {"evidence": evidence}
+    ruled_out = changes_ruled_out(ctx, planned, results)
+    if ruled_out:
+        await ctx.workflows.update(
+            workflow_id,
+            event="approval_not_needed",
+            detail={"skipped": ruled_out, "reason": "what was read rules out every change"},
+        )
+    return {"evidence": evidence, "changes_ruled_out": bool(ruled_out)}
+
+
+def after_investigation(state: WorkflowState) -> Literal["request_approval", "execute"]:
+    """Nobody is asked to approve changes that what was read already rules out."""
+    return "execute" if state.get("changes_ruled_out") else "request_approval"
+
+
+def changes_ruled_out(
+    ctx: WorkflowContext, plan: Plan, read: list[dict[str, Any]]
+) -> list[int] | None:
+    """The mutating steps, when the reads already done (`read`, by step index) make every one's
+    condition fail; None when any change could still run. Execution then records them skipped
+    through the same conditions, from the same ledger rows."""
+    known = dict(enumerate(read))
+    skipped: list[int] = []
+    for index, step in enumerate(plan.steps):
+        if index in known or not mutates(ctx, step.operation):
+            continue
+        condition = step.when
+        if condition is None or condition.step not in known:
+            return None
+        if condition.holds(known[condition.step]):
+            return None
+        known[index] = {"status": "skipped"}
+        skipped.append(index)
+    return skipped or None
 
 
 def _shown(index: int, result: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,8 @@ class WorkflowState(TypedDict, total=False):
     approval_id: str | None
     evidence: list[dict[str, Any]]
     """What the reads before the gate found, as the approver is shown it."""
+    changes_ruled_out: bool
+    """The reads before the gate make every change's condition fail: nobody is asked."""
     decision: dict[str, Any] | None
     claim: dict[str, Any] | None
     """How claiming the mutated targets' leases went: owned, merged (into `owner`) or wait."""

@@ -1,6 +1,7 @@
 """The graph factory: intake -> plan -> assess_risk -> claim_targets -> [investigate ->
-request_approval -> gate -> check_drift] -> execute -> verify -> report. A drifted target goes
-back to investigate for a new round; a leased target merges the request into its owner or
+request_approval -> gate -> check_drift] -> execute -> verify -> report. Reads that rule out
+every change go from investigate straight to execute; a drifted target goes back to
+investigate for a new round; a leased target merges the request into its owner or
 waits for it (graphs/ownership.py). Built without a checkpointer, so the service
 (AsyncPostgresSaver) and LangGraph Server (langgraph.json -> graphs/server.py:make_graph)
 compile it their own way."""
@@ -69,7 +70,7 @@ def build_graph(bind: Binder | None = None) -> StateGraph[WorkflowState, Any]:
     graph.add_edge("assess_risk", "claim_targets")
     graph.add_conditional_edges("claim_targets", ownership.after_claim)
     graph.add_edge("wait", "assess_risk")
-    graph.add_edge("investigate", "request_approval")
+    graph.add_conditional_edges("investigate", evidence.after_investigation)
     graph.add_edge("request_approval", "gate")
     graph.add_conditional_edges("gate", after_gate)
     graph.add_edge("apply_edit", "assess_risk")

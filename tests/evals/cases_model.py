@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.lib.planning.models import PlannedOperation
+from shared.lib.planning.models import PlannedOperation, RunCondition
 from shared.lib.risk.models import RiskTier
 
 CASES_DIR = Path(__file__).parent / "cases"
@@ -43,7 +43,13 @@ class Case(BaseModel):
 
 
 def parse_step(text: str) -> PlannedOperation:
-    """ "restart api@prod", "logs payments@prod tail=50", "run_command lb1@prod argv=df -h"."""
+    """ "restart api@prod", "logs payments@prod tail=50", "run_command lb1@prod argv=df -h",
+    "restart api@prod if step 1 failed"."""
+    text, _, condition = text.partition(" if step ")
+    when = None
+    if condition:
+        index, status = condition.split()
+        when = RunCondition(step=int(index), status="ok" if status == "succeeded" else "failed")
     head, _, rest = text.partition(" argv=")
     words = head.split()
     operation, where = words[0], words[1]
@@ -55,7 +61,11 @@ def parse_step(text: str) -> PlannedOperation:
     if rest:
         params["argv"] = shlex.split(rest)
     return PlannedOperation(
-        operation=operation, target=target, environment=environment or None, params=params
+        operation=operation,
+        target=target,
+        environment=environment or None,
+        params=params,
+        when=when,
     )
 
 

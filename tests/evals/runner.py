@@ -140,6 +140,8 @@ def _step_problems(expected: list[PlannedOperation], got: list[PlannedOperation]
         return problems
     for want in expected:
         match = next(s for s in got if _key(s) == _key(want))
+        if want.when != match.when:
+            problems.append(f"{want.operation} runs when {match.when}, want {want.when}")
         for name, value in want.params.items():
             if match.params.get(name) != value:
                 problems.append(

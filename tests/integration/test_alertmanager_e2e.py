@@ -210,17 +210,20 @@ def test_an_alert_is_recovered_after_approval_and_withdrawn_when_it_resolves_fir
     assert workflow["source"] == "alert" and workflow["requester"] == "alertmanager"
     assert [(s["operation"], s["environment"], s["target"]) for s in workflow["plan"]] == [
         ("logs", "dev", "web"),
+        ("health", "dev", "web"),
         ("restart", "dev", "web"),
         ("health", "dev", "web"),
         ("http_check", "dev", "web"),
     ]
+    assert workflow["plan"][2]["when"] == {"step": 1, "status": "failed"}
     assert workflow["risk"]["tier"] == "medium"
     assert _state(bed.web)["Running"] is False
     # Investigate first: the approver sees the logs and the container's state, read before
     # the pause, and the logs were read once (the execution reuses that ledger row).
     shown = bed.get(f"/approvals/{first['approval_id']}", "bob")
-    [logs] = shown["context"]["evidence"]
+    logs, health = shown["context"]["evidence"]
     assert (logs["operation"], logs["target"], logs["status"]) == ("logs", "web", "ok"), logs
+    assert (health["operation"], health["status"]) == ("health", "failed"), health  # why
     [state] = shown["context"]["targets"].values()
     assert state["state"]["running"] is False, state
     reads_before = [e for e in workflow["executions"] if e["operation"] == "logs"]
@@ -236,7 +239,7 @@ def test_an_alert_is_recovered_after_approval_and_withdrawn_when_it_resolves_fir
         what="the recovery workflow finishing",
     )
     assert done["status"] == "completed", done
-    assert [r["status"] for r in done["results"]] == ["ok", "ok", "ok", "ok"]
+    assert [r["status"] for r in done["results"]] == ["ok", "failed", "ok", "ok", "ok"]
     assert done["verification"] and all(check["passed"] for check in done["verification"])
     assert _state(bed.web)["Running"] is True
 

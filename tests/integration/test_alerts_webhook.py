@@ -49,7 +49,9 @@ StartApi = Callable[..., TestClient]
 
 @pytest.fixture
 def fakes() -> dict[str, FakeExecutor]:
-    return {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
+    executors = {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
+    executors["docker"].target("web").running = False  # down, as the alerts about it say
+    return executors
 
 
 @pytest.fixture
@@ -191,9 +193,11 @@ def test_a_firing_alert_starts_one_recovery_workflow_and_repeats_are_counted(
         (s["operation"], s["target"], s["environment"], s["params"]) for s in started["plan"]
     ] == [
         ("logs", "web", "dev", {"tail": 50}),
+        ("health", "web", "dev", {}),
         ("restart", "web", "dev", {"timeout": 10}),
         ("health", "web", "dev", {}),
     ]
+    assert started["plan"][2]["when"] == {"step": 1, "status": "failed"}
     assert started["risk"]["tier"] == "medium"  # dev-mutation, from the risk policy
     assert started["request"]["alert"]["fingerprint"] == fired["fingerprint"]
     assert "annotations" not in started["request"]["alert"]  # free text never reaches a plan
@@ -415,6 +419,10 @@ def test_the_injection_corpus_through_the_webhook(
     start_api: StartApi, fakes: dict[str, FakeExecutor], database_url: str
 ) -> None:
     corpus = corpus_for(database_url)
+    for case in corpus:  # every service an alert names is down, as the alert says
+        if case.target is not None:
+            fakes["docker"].target(case.target).running = False
+            fakes["ssh"].target(case.target).running = False
     api = start_api(AGENT_ALERT_WEBHOOK_TOKEN=TOKEN, AGENT_SELF_HOSTS=SELF_HOST)
     response = api.post(
         "/webhook/alerts",
@@ -435,6 +443,7 @@ def test_the_injection_corpus_through_the_webhook(
         started = workflow(api, outcome["workflow_id"])
         assert [(s["operation"], s["environment"], s["target"]) for s in started["plan"]] == [
             ("logs", case.environment, case.target),
+            ("health", case.environment, case.target),
             ("restart", case.environment, case.target),
             ("health", case.environment, case.target),
         ], case.name

@@ -32,7 +32,7 @@ IDENTITY = SelfIdentity(
     database_endpoints=frozenset({SELF_DATABASE}),
 )
 
-RECOVERY = ("logs", "restart", "health")
+RECOVERY = ("logs", "health", "restart", "health")  # restart only if the first health failed
 STRATEGY_PARAMS = {"logs": {"tail": 50}, "restart": {"timeout": 10}, "health": {}}
 
 

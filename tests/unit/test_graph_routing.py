@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from graphs.evidence import after_investigation, changes_ruled_out
 from graphs.nodes import final_status
 from graphs.state import WorkflowState
 from graphs.verification import verify_results
@@ -258,3 +259,53 @@ async def test_a_running_target_docker_reports_unhealthy_fails() -> None:
     )
     assert [c["passed"] for c in checks] == [False]
     assert checks[0]["detail"] == "web: running=True, expected running=True, health=unhealthy"
+
+
+# --- changes ruled out before the gate -------------------------------------------------------
+
+
+class _Catalogued:
+    """What `changes_ruled_out` reads of the workflow's context: the catalog."""
+
+    catalog = CATALOG
+
+
+def _conditional(*steps: tuple[str, int | None]) -> Plan:
+    return Plan(
+        steps=[
+            PlannedOperation(
+                operation=operation,
+                target="web",
+                environment="prod",
+                when=None if on is None else {"step": on, "status": "failed"},
+            )
+            for operation, on in steps
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("steps", "read", "ruled_out"),
+    [
+        # health ok: the restart's condition fails, so nobody need be asked
+        ((("health", None), ("restart", 0), ("health", None)), ["ok"], [1]),
+        # health failed: the restart may run, ask
+        ((("health", None), ("restart", 0)), ["failed"], None),
+        # a restart without a condition always needs the gate
+        ((("health", None), ("restart", None)), ["ok"], None),
+        # a condition on a read not yet run (it comes after a change) is unknown: ask
+        ((("stop", None), ("health", None), ("start", 1)), [], None),
+        # a change that depends on a ruled-out change is ruled out with it
+        ((("health", None), ("stop", 0), ("start", 1)), ["ok"], [1, 2]),
+        # reads only: nothing to rule out, the normal path decides
+        ((("health", None), ("logs", None)), ["ok", "ok"], None),
+    ],
+)
+def test_changes_are_ruled_out_only_when_the_reads_already_decide_every_one(
+    steps: tuple[tuple[str, int | None], ...], read: list[str], ruled_out: list[int] | None
+) -> None:
+    results = [{"status": status} for status in read]
+    plan = _conditional(*steps)
+    assert changes_ruled_out(_Catalogued(), plan, results) == ruled_out  # type: ignore[arg-type]
+    state: WorkflowState = {"changes_ruled_out": bool(ruled_out)}
+    assert after_investigation(state) == ("execute" if ruled_out else "request_approval")

@@ -64,7 +64,15 @@ def test_the_shipped_strategies_load(catalog: Catalog) -> None:
     ]
     down = strategies.match("ServiceDown", {"service": "web"})
     assert down is not None
-    assert [step.operation for step in down.steps] == ["logs", "restart", "health", "http_check"]
+    assert [step.operation for step in down.steps] == [
+        "logs",
+        "health",
+        "restart",
+        "health",
+        "http_check",
+    ]
+    restart = down.steps[2]
+    assert restart.only_if is not None and restart.only_if.step == down.steps[1].id
     assert strategies.match("InstanceDown", {}) is down
     assert strategies.match("servicedown", {}) is None
     assert "devops-agent" in strategies.self_alerts.labels["job"]
@@ -114,6 +122,14 @@ def test_params_are_checked_and_defaults_filled(tmp_path: Path, catalog: Catalog
             ("  - id: service-down", "  - id: Service Down"),
             ":6: strategies[0].id:",
             "should match pattern",
+        ),
+        (
+            (
+                "      - operation: restart",
+                "      - operation: restart\n        only_if: {step: down, status: failed}",
+            ),
+            ":6: strategies[0]:",
+            "`only_if` names step 'down', which is not an earlier step",
         ),
         (
             ("    steps:\n", "    steps: []\n    old_steps:\n"),

@@ -83,14 +83,27 @@ class StepCondition(BaseModel):
     has_health_url: bool | None = None
 
 
+class StepResultCondition(BaseModel):
+    """Run a step only if an earlier step (named by its `id`) ended `status`; evaluated by the
+    engine when the plan runs, shown to the approver, recorded as skipped when it fails."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    step: str = Field(pattern=STRATEGY_ID, max_length=64)
+    status: Literal["ok", "failed"]
+
+
 class StrategyStep(BaseModel):
     """One catalog operation with fixed parameters; nothing in an alert changes them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    id: str | None = Field(default=None, pattern=STRATEGY_ID, max_length=64)
+    """A name for `only_if` of a later step to look back at."""
     operation: str = Field(min_length=1, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict)
     when: StepCondition | None = None
+    only_if: StepResultCondition | None = None
 
 
 class RecoveryStrategy(BaseModel):
@@ -109,6 +122,20 @@ class RecoveryStrategy(BaseModel):
     def _steps_unless_escalating(self) -> Self:
         if not self.escalate and not self.steps:
             raise ValueError("give the strategy at least one step, or `escalate: true`")
+        return self
+
+    @model_validator(mode="after")
+    def _conditions_look_back(self) -> Self:
+        # A condition looks at a step that is always in the plan (no `when`) and runs before it.
+        earlier: set[str] = set()
+        for step in self.steps:
+            if step.only_if is not None and step.only_if.step not in earlier:
+                raise ValueError(
+                    f"`only_if` names step '{step.only_if.step}', which is not an earlier step "
+                    "with that `id` and no `when`; give the step it looks at an `id`, before it"
+                )
+            if step.id is not None and step.when is None:
+                earlier.add(step.id)
         return self
 
 

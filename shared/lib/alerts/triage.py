@@ -17,7 +17,7 @@ from shared.lib.alerts.strategies import (
     StrategyStep,
 )
 from shared.lib.catalog import Catalog
-from shared.lib.planning.models import PlannedOperation
+from shared.lib.planning.models import PlannedOperation, RunCondition
 from shared.lib.targets import (
     AmbiguousTargetError,
     ConcreteTarget,
@@ -99,11 +99,9 @@ class AlertTriage:
     def _plan(self, strategy: RecoveryStrategy, labels: Mapping[str, str]) -> RecoveryDecision:
         environment = self._environment(strategy, labels)
         target = self._target(strategy, labels, environment)
-        steps = tuple(
-            self._planned(strategy, step, target)
-            for step in strategy.steps
-            if _applies(step, target)
-        )
+        chosen = [step for step in strategy.steps if _applies(step, target)]
+        indexes = {step.id: index for index, step in enumerate(chosen) if step.id is not None}
+        steps = tuple(self._planned(strategy, step, target, indexes) for step in chosen)
         where = f"{target.environment}/{target.name}"
         protection = self._resolver.protection_reason(target)
         mutates = [step.operation for step in steps if self._catalog.get(step.operation).mutates]
@@ -158,7 +156,11 @@ class AlertTriage:
             raise _Refused("ignored", f"{exc}; no workflow was started") from None
 
     def _planned(
-        self, strategy: RecoveryStrategy, step: StrategyStep, target: ConcreteTarget
+        self,
+        strategy: RecoveryStrategy,
+        step: StrategyStep,
+        target: ConcreteTarget,
+        indexes: Mapping[str, int],
     ) -> PlannedOperation:
         spec = self._catalog.get(step.operation)
         if target.kind not in spec.executors and "http" not in spec.executors:
@@ -173,6 +175,7 @@ class AlertTriage:
             target=target.name,
             environment=target.environment,
             params=self._catalog.validate_params(spec.name, step.params),
+            when=_run_condition(step, indexes),
         )
 
     def _self_reason(self, labels: Mapping[str, str]) -> str | None:
@@ -229,6 +232,13 @@ def _configured_name(source: NameFromLabels, labels: Mapping[str, str], *, what:
             "no workflow was started",
         )
     return name
+
+
+def _run_condition(step: StrategyStep, indexes: Mapping[str, int]) -> RunCondition | None:
+    """A step's `only_if`, pointing at the plan index of the step it names."""
+    if step.only_if is None:
+        return None
+    return RunCondition(step=indexes[step.only_if.step], status=step.only_if.status)
 
 
 def _applies(step: StrategyStep, target: ConcreteTarget) -> bool:
