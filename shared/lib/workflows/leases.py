@@ -121,6 +121,9 @@ class TargetLeases:
             " VALUES (%s, 'merged_into', %s)",
             (workflow_id, Jsonb({"owner": owner})),
         )
+        # Read the owner's approval under the lock its note_followers takes: either this merge
+        # sees the approval and notes itself, or the owner's note (after it) sees this merge.
+        await _lock_followers(conn, owner)
         row = await (
             await conn.execute("SELECT approval_id FROM workflows WHERE id = %s", (owner,))
         ).fetchone()
@@ -128,8 +131,10 @@ class TargetLeases:
             await _note_followers(conn, owner, row["approval_id"])
 
     async def note_followers(self, owner: str, approval_id: UUID) -> None:
-        """Put every request merged into `owner` on its approval (once), for the approver."""
-        async with self._pool.connection() as conn:
+        """Put every request merged into `owner` on its approval (once), for the approver.
+        Called once the owner's row names the approval."""
+        async with self._pool.connection() as conn, conn.transaction():
+            await _lock_followers(conn, owner)
             await _note_followers(conn, owner, approval_id)
 
     async def release(self, workflow_id: str) -> int:
@@ -165,6 +170,10 @@ class TargetLeases:
                 )
             ).fetchall()
         return [Follower(r["workflow_id"], r["requester"], r["source"]) for r in rows]
+
+
+async def _lock_followers(conn: AsyncConnection[DictRow], owner: str) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('followers:' || %s))", (owner,))
 
 
 async def _note_followers(conn: AsyncConnection[DictRow], owner: str, approval_id: UUID) -> None:
