@@ -55,8 +55,10 @@ def orchestrate(api: TestClient, body: dict[str, Any], *, who: str = "alice") ->
     return started
 
 
-def workflow(api: TestClient, workflow_id: str) -> dict[str, Any]:
-    response = api.get(f"/workflows/{workflow_id}", headers=auth("alice"))
+def workflow(api: TestClient, workflow_id: str, reader: str = "bob") -> dict[str, Any]:
+    """The workflow as `reader` sees it; an approver by default, who may read any workflow
+    (an operator reads only those they requested)."""
+    response = api.get(f"/workflows/{workflow_id}", headers=auth(reader))
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body

@@ -20,6 +20,7 @@ from shared.lib.errors import NotFoundError
 from shared.lib.inbox.edits import param_field
 from shared.lib.inbox.store import InboxRow, ListFilters
 from shared.lib.principals import Principal
+from shared.lib.workflows.models import ensure_readable
 
 router = APIRouter(prefix="/inbox", include_in_schema=False)
 
@@ -168,6 +169,7 @@ async def workflow_page(
     ledger: Ledger,
 ) -> Response:
     workflow = await workflows.get(workflow_id)
+    ensure_readable(principal, workflow_id=workflow_id, requester=workflow.requester)
     rounds = await approvals.for_workflow(workflow_id)
     return render(
         request,
@@ -187,6 +189,7 @@ async def workflow_status(
 ) -> Response:
     """The status badge, polled by the workflow page until the workflow ends."""
     workflow = await workflows.get(workflow_id)
+    ensure_readable(principal, workflow_id=workflow_id, requester=workflow.requester)
     return render(request, "_workflow_status.html", principal=principal, workflow=workflow)
 
 

@@ -27,7 +27,7 @@ from agent_orchestrator.workflows.schemas import (
     WorkflowListItem,
     WorkflowView,
 )
-from shared.lib.workflows.models import WorkRequest
+from shared.lib.workflows.models import WorkRequest, ensure_readable
 
 router = APIRouter(tags=["workflows"], responses=responses(*AUTHENTICATED))
 
@@ -72,7 +72,7 @@ async def my_workflows(
     ]
 
 
-@router.get("/workflows/{workflow_id}", responses=responses(404, 422))
+@router.get("/workflows/{workflow_id}", responses=responses(403, 404, 422))
 async def get_workflow(
     workflow_id: WorkflowId,
     principal: CurrentPrincipal,
@@ -103,10 +103,10 @@ async def get_workflow(
     With `wait=S` the request is a long poll: it answers once the workflow is completed,
     failed, rejected, expired or withdrawn, or awaits a decision (other than `answered`), or
     after S seconds with the workflow as it then is."""
+    record = await workflows.get(workflow_id)
+    ensure_readable(principal, workflow_id=workflow_id, requester=record.requester)
     if wait > 0:
         record = await engine.settle(workflow_id, timeout_s=wait, answered=answered)
-    else:
-        record = await workflows.get(workflow_id)
     view = WorkflowView.of(record)
     return WorkflowDetail(
         **view.model_dump(),

@@ -62,7 +62,7 @@ class Bed:
     web: Container
     database_url: str
 
-    def get(self, path: str, user: str = "alice", **params: Any) -> Any:
+    def get(self, path: str, user: str = "bob", **params: Any) -> Any:
         headers = {"Authorization": f"Bearer {KEYS[user]}"}
         response = httpx.get(f"{self.agent.base_url}{path}", headers=headers, params=params)
         assert response.status_code == 200, response.text

@@ -172,7 +172,7 @@ def start_api(database_url: str, tmp_path: Path) -> Iterator[StartApi]:
 
 def wait_status(api: TestClient, workflow_id: str, status: str) -> dict[str, Any]:
     def probe() -> dict[str, Any]:
-        body: dict[str, Any] = api.get(f"/workflows/{workflow_id}", headers=auth("alice")).json()
+        body: dict[str, Any] = api.get(f"/workflows/{workflow_id}", headers=auth("bob")).json()
         return body
 
     return wait_for(probe, until=lambda w: w["status"] == status, what=f"{workflow_id} {status}")

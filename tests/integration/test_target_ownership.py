@@ -50,7 +50,7 @@ def api(
 
 
 def fetch(api: TestClient, workflow_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = api.get(f"/workflows/{workflow_id}", headers=auth("alice")).json()
+    body: dict[str, Any] = api.get(f"/workflows/{workflow_id}", headers=auth("bob")).json()
     return body
 
 

@@ -211,3 +211,18 @@ def test_pending_approvals_page_by_cursor_with_summaries(api: TestClient) -> Non
     bad = api.get("/approvals/pending", params={"after": "nonsense"}, headers=auth("bob"))
     assert bad.status_code == 422
     assert "'after'" in bad.json()["detail"]
+
+
+def test_an_operator_reads_only_the_workflows_they_requested(api: TestClient) -> None:
+    body = {"operation": "logs", "target": "web", "environment": "dev"}
+    mine = api.post("/orchestrate", json=body, headers=auth("alice")).json()["workflow_id"]
+    theirs = api.post("/orchestrate", json=body, headers=auth("bob"))
+    assert theirs.status_code == 201, theirs.text
+    other = theirs.json()["workflow_id"]
+
+    assert api.get(f"/workflows/{mine}", headers=auth("alice")).status_code == 200
+    refused = api.get(f"/workflows/{other}", headers=auth("alice"))
+    assert refused.status_code == 403, refused.text
+    assert "GET /workflows lists yours" in refused.json()["detail"]
+    assert api.get(f"/workflows/{other}?wait=5", headers=auth("alice")).status_code == 403
+    assert api.get(f"/workflows/{mine}", headers=auth("erin")).status_code == 200  # approvers

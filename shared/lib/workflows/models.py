@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.lib.errors import ForbiddenError
 from shared.lib.planning.models import MAX_STEPS, PlannedOperation
 from shared.lib.principals import Principal
 from shared.lib.safe_input import SafeText
@@ -39,3 +40,12 @@ READ_ANY_ROLES = frozenset({"approver", "ops-lead", "admin"})
 def readable_by(principal: Principal, *, requester: str) -> bool:
     """Whether `principal` may read a workflow that `requester` asked for."""
     return principal.name == requester or principal.has_any(READ_ANY_ROLES)
+
+
+def ensure_readable(principal: Principal, *, workflow_id: str, requester: str) -> None:
+    """Raise ForbiddenError unless `principal` may read the workflow (REST and the inbox)."""
+    if not readable_by(principal, requester=requester):
+        raise ForbiddenError(
+            f"workflow '{workflow_id}' was requested by someone else; an operator reads only "
+            "the workflows they requested (GET /workflows lists yours), approvers read any"
+        )
