@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from agent_orchestrator.app import create_app
+from shared.lib.db.database import Database, open_database
 from shared.lib.settings import Settings, load_settings
 
 pytest_plugins = [
@@ -27,6 +28,14 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     return load_settings(
         DATABASE_URL=database_url, AGENT_CONFIG_DIR=CONFIG_DIR, AGENT_DATA_DIR=tmp_path
     )
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """The service's database layer on this test's own database, migrated: for store tests."""
+    database = await open_database(settings)
+    yield database
+    await database.close()
 
 
 @pytest.fixture

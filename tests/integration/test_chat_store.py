@@ -4,27 +4,13 @@ order they were written, `last` keeps the newest ones, and context round-trips."
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from shared.lib.chat.store import ChatStore
-from shared.lib.db.database import Database, open_database
+from shared.lib.db.database import Database
 from shared.lib.errors import NotFoundError
-from shared.lib.settings import load_settings
-from tests.helpers import CONFIG_DIR
-
-
-@pytest.fixture
-async def database(database_url: str, tmp_path: Path) -> AsyncIterator[Database]:
-    settings = load_settings(
-        DATABASE_URL=database_url, AGENT_CONFIG_DIR=CONFIG_DIR, AGENT_DATA_DIR=tmp_path
-    )
-    database = await open_database(settings)
-    yield database
-    await database.close()
 
 
 @pytest.fixture

@@ -5,32 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from shared.lib.approvals.store import ApprovalStore
-from shared.lib.db.database import Database, open_database
+from shared.lib.db.database import Database
 from shared.lib.planning.models import Plan, PlannedOperation
-from shared.lib.settings import load_settings
 from shared.lib.workflows.leases import TargetLeases
 from shared.lib.workflows.store import WorkflowStore
-from tests.helpers import CONFIG_DIR
 
 ROUNDS = 25
 TARGETS = {("prod", "web"): "restart"}
 PLAN = Plan(steps=[PlannedOperation(operation="restart", target="web", environment="prod")])
-
-
-@pytest.fixture
-async def database(database_url: str, tmp_path: Path) -> AsyncIterator[Database]:
-    settings = load_settings(
-        DATABASE_URL=database_url, AGENT_CONFIG_DIR=CONFIG_DIR, AGENT_DATA_DIR=tmp_path
-    )
-    database = await open_database(settings)
-    yield database
-    await database.close()
 
 
 async def new_workflow(workflows: WorkflowStore, requester: str) -> str:
