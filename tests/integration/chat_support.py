@@ -20,10 +20,6 @@ from tests.helpers import CONFIG_DIR, FIXTURES, auth
 from tests.testbed.openai_stub import OpenAIStub
 
 
-def fake_executors() -> dict[str, FakeExecutor]:
-    return {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
-
-
 def catalog() -> Catalog:
     return load_catalog(config_dir=CONFIG_DIR)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from shared.lib.executors.fake import FakeExecutor
-from tests.integration.chat_support import fake_executors
+from tests.integration.service_support import fake_executors
 from tests.testbed.openai_stub import OpenAIStub
 
 

@@ -11,28 +11,16 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from agent_orchestrator.app import create_app
 from shared.lib.approvals.wakeups import CHANNEL
 from shared.lib.executors.fake import FakeExecutor
-from shared.lib.settings import load_settings
-from tests.helpers import CONFIG_DIR, FIXTURES, auth, wait_for, wait_status
-
-
-@pytest.fixture
-def fakes() -> dict[str, FakeExecutor]:
-    return {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
+from tests.helpers import auth, wait_for, wait_status
+from tests.integration.service_support import agent_api
 
 
 @pytest.fixture
 def api(database_url: str, tmp_path: Path, fakes: dict[str, FakeExecutor]) -> Iterator[TestClient]:
-    settings = load_settings(
-        DATABASE_URL=database_url,
-        AGENT_CONFIG_DIR=CONFIG_DIR,
-        AGENT_DATA_DIR=tmp_path,
-        AGENT_ENVIRONMENTS_FILE=FIXTURES / "environments.yml",
-        AGENT_RECOVERY_GRACE_S=3600,  # recovery would not touch the decision for an hour
-    )
-    with TestClient(create_app(settings, executors=fakes)) as client:
+    # AGENT_RECOVERY_GRACE_S: recovery would not touch the decision for an hour
+    with agent_api(database_url, tmp_path, executors=fakes, AGENT_RECOVERY_GRACE_S=3600) as client:
         yield client
 
 

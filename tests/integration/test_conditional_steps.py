@@ -13,10 +13,9 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from agent_orchestrator.app import create_app
 from shared.lib.executors.fake import FakeExecutor
-from shared.lib.settings import load_settings
-from tests.helpers import CONFIG_DIR, FIXTURES, auth, wait_for
+from tests.helpers import auth, wait_for
+from tests.integration.service_support import agent_api
 
 CONDITIONAL_RESTART = {
     "steps": [
@@ -32,21 +31,10 @@ CONDITIONAL_RESTART = {
 
 
 @pytest.fixture
-def fakes() -> dict[str, FakeExecutor]:
-    return {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
-
-
-@pytest.fixture
 def api(
     empty_database_url: str, tmp_path: Path, fakes: dict[str, FakeExecutor]
 ) -> Iterator[TestClient]:
-    settings = load_settings(
-        DATABASE_URL=empty_database_url,
-        AGENT_CONFIG_DIR=CONFIG_DIR,
-        AGENT_DATA_DIR=tmp_path,
-        AGENT_ENVIRONMENTS_FILE=FIXTURES / "environments.yml",
-    )
-    with TestClient(create_app(settings, executors=fakes)) as client:
+    with agent_api(empty_database_url, tmp_path, executors=fakes) as client:
         yield client
 
 

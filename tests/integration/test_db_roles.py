@@ -15,7 +15,7 @@ from shared.lib.db.database import open_database
 from shared.lib.db.migrations import MigrationError
 from shared.lib.settings import load_settings
 from tests.helpers import CONFIG_DIR, FIXTURES, auth, orchestrate, wait_for, workflow
-from tests.integration.chat_support import fake_executors
+from tests.integration.service_support import fake_executors
 from tests.testbed.db_roles import SplitRoles, apply_roles_script
 from tests.testbed.postgres import PostgresServer
 

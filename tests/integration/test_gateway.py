@@ -11,12 +11,10 @@ import pytest
 from docker.models.containers import Container
 from fastapi.testclient import TestClient
 
-from agent_orchestrator.app import create_app
-from shared.lib.settings import load_settings
 from tests.helpers import auth, wait_for
+from tests.integration.service_support import agent_api, point_prod_web_at
 from tests.testbed.docker_fixtures import ContainerFactory
 
-REPO = Path(__file__).resolve().parents[2]
 PUBLIC_URL = "https://agent.example.test"
 GREETING = "gateway-greeting-7f3a"
 
@@ -34,16 +32,8 @@ def api(
     docker_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[TestClient]:
-    monkeypatch.setenv("TEST_PROD_WEB_CONTAINER", str(prod_web.name))
-    monkeypatch.setenv("TEST_DOCKER_URL", docker_url)
-    settings = load_settings(
-        DATABASE_URL=database_url,
-        AGENT_CONFIG_DIR=REPO / "config",
-        AGENT_DATA_DIR=tmp_path,
-        AGENT_ENVIRONMENTS_FILE=REPO / "tests" / "fixtures" / "environments.yml",
-        AGENT_PUBLIC_URL=PUBLIC_URL,
-    )
-    with TestClient(create_app(settings)) as client:
+    point_prod_web_at(monkeypatch, prod_web, docker_url)
+    with agent_api(database_url, tmp_path, AGENT_PUBLIC_URL=PUBLIC_URL) as client:
         yield client
 
 

@@ -19,9 +19,8 @@ import pytest
 from docker.models.containers import Container
 from fastapi.testclient import TestClient
 
-from agent_orchestrator.app import create_app
-from shared.lib.settings import load_settings
-from tests.helpers import CONFIG_DIR, auth, wait_for
+from tests.helpers import auth, wait_for
+from tests.integration.service_support import agent_api
 from tests.testbed.docker_fixtures import ContainerFactory, http_url
 from tests.testbed.loopback_server import LoopbackServer
 
@@ -75,13 +74,7 @@ def live_api(
             f"        container: {prod_web.name}\n"
             f"        verify_url: {door.url}/\n"
         )
-        settings = load_settings(
-            DATABASE_URL=database_url,
-            AGENT_CONFIG_DIR=CONFIG_DIR,
-            AGENT_DATA_DIR=tmp_path,
-            AGENT_ENVIRONMENTS_FILE=environments,
-        )
-        with TestClient(create_app(settings)) as client:
+        with agent_api(database_url, tmp_path, AGENT_ENVIRONMENTS_FILE=environments) as client:
             yield client
 
 

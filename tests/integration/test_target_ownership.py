@@ -15,10 +15,10 @@ import pytest
 from docker.models.containers import Container
 from fastapi.testclient import TestClient
 
-from agent_orchestrator.app import create_app
-from shared.lib.settings import load_settings
-from tests.helpers import CONFIG_DIR, FIXTURES, auth, wait_for
+from shared.lib.executors.fake import FakeExecutor
+from tests.helpers import auth, wait_for
 from tests.integration.alerts_support import TOKEN, alert, deliver
+from tests.integration.service_support import agent_api, point_prod_web_at
 from tests.testbed.docker_fixtures import ContainerFactory
 
 
@@ -35,17 +35,13 @@ def api(
     docker_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[TestClient]:
-    monkeypatch.setenv("TEST_PROD_WEB_CONTAINER", str(prod_web.name))
-    monkeypatch.setenv("TEST_DOCKER_URL", docker_url)
-    settings = load_settings(
-        DATABASE_URL=empty_database_url,
-        AGENT_CONFIG_DIR=CONFIG_DIR,
-        AGENT_DATA_DIR=tmp_path,
-        AGENT_ENVIRONMENTS_FILE=FIXTURES / "environments.yml",
+    point_prod_web_at(monkeypatch, prod_web, docker_url)
+    with agent_api(
+        empty_database_url,
+        tmp_path,
         AGENT_ALERT_WEBHOOK_TOKEN=TOKEN,
         AGENT_SWEEP_INTERVAL_S=0.5,
-    )
-    with TestClient(create_app(settings)) as client:
+    ) as client:
         yield client
 
 
@@ -122,18 +118,12 @@ def test_a_rest_request_and_an_alert_for_the_same_restart_make_one_approval_and_
 
 
 @pytest.fixture
-def fake_api(empty_database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    from shared.lib.executors.fake import FakeExecutor
-
-    fakes = {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
-    settings = load_settings(
-        DATABASE_URL=empty_database_url,
-        AGENT_CONFIG_DIR=CONFIG_DIR,
-        AGENT_DATA_DIR=tmp_path,
-        AGENT_ENVIRONMENTS_FILE=FIXTURES / "environments.yml",
-        AGENT_SWEEP_INTERVAL_S=0.5,
-    )
-    with TestClient(create_app(settings, executors=fakes)) as client:
+def fake_api(
+    empty_database_url: str, tmp_path: Path, fakes: dict[str, FakeExecutor]
+) -> Iterator[TestClient]:
+    with agent_api(
+        empty_database_url, tmp_path, executors=fakes, AGENT_SWEEP_INTERVAL_S=0.5
+    ) as client:
         yield client
 
 

@@ -15,23 +15,12 @@ from shared.lib.execution.models import ExecutionResult, OperationCall
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.settings import load_settings
 from tests.helpers import CONFIG_DIR, FIXTURES, auth, wait_status
-
-
-@pytest.fixture
-def fakes() -> dict[str, FakeExecutor]:
-    return {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
+from tests.integration.service_support import agent_api
 
 
 @pytest.fixture
 def api(database_url: str, tmp_path: Path, fakes: dict[str, FakeExecutor]) -> Iterator[TestClient]:
-    settings = load_settings(
-        DATABASE_URL=database_url,
-        AGENT_CONFIG_DIR=CONFIG_DIR,
-        AGENT_DATA_DIR=tmp_path,
-        AGENT_ENVIRONMENTS_FILE=FIXTURES / "environments.yml",
-        AGENT_SWEEP_INTERVAL_S=0.5,
-    )
-    with TestClient(create_app(settings, executors=fakes)) as client:
+    with agent_api(database_url, tmp_path, executors=fakes, AGENT_SWEEP_INTERVAL_S=0.5) as client:
         yield client
 
 
