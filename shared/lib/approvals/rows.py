@@ -1,4 +1,4 @@
-"""Row-level writes shared by the approval store: the audit row, the status, the approvers."""
+"""Row-level writes shared by the approval store: the audit row and the status."""
 
 from __future__ import annotations
 
@@ -10,17 +10,6 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from shared.lib.approvals.models import ApprovalStatus
-
-
-async def approvers(conn: AsyncConnection[DictRow], approval_id: UUID) -> list[str]:
-    rows = await (
-        await conn.execute(
-            "SELECT actor FROM approval_actions WHERE approval_id = %s AND action = 'approve'"
-            " ORDER BY id",
-            (approval_id,),
-        )
-    ).fetchall()
-    return [row["actor"] for row in rows]
 
 
 async def set_status(
