@@ -1,21 +1,51 @@
-"""LangGraph's Postgres checkpointer without its instance-wide lock when it runs on a pool.
+"""LangGraph's Postgres checkpointer without its instance-wide lock when it runs on a pool, and
+without reading a thread's latest checkpoint twice when a run starts.
 
 `AsyncPostgresSaver` wraps every query in one `asyncio.Lock` per instance (langgraph issue
 #7259), so a saver on a pool still runs one checkpoint query at a time. The lock is needed for a
 single shared connection, not for a pool: each query borrows its own connection. See
-docs/upstream-limits.md for the evidence; drop this module once upstream ships the fix (#7269).
+docs/upstream-limits.md for the evidence; drop that part once upstream ships the fix (#7269).
+
+A run's driver re-reads the thread's checkpoint under the thread's lock before it runs (what
+interrupt is pending, is the run finished), and LangGraph then reads the same checkpoint again
+as the run starts. Within `reusing_latest_read()` the second read is served from the first
+one's row: nobody else writes the thread while its lock is held, and the row is decoded again,
+so the two readers share no mutable object.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Literal
 
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import CheckpointTuple, get_checkpoint_id
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg_pool import AsyncConnectionPool
 
 from shared.lib.db.pool import Pool
+
+_READING = object()  # a read of the latest checkpoint is under way: keep its row
+_SERVED = object()  # the kept row was used once: later reads go to Postgres
+_LATEST_READS: ContextVar[dict[tuple[str, str], Any] | None] = ContextVar(
+    "latest_checkpoint_reads", default=None
+)
+
+
+@contextmanager
+def reusing_latest_read() -> Iterator[None]:
+    """For a caller that holds the thread's lock: within this block, the first read of a
+    thread's latest checkpoint goes to Postgres and the next one is served from its row, once."""
+    token = _LATEST_READS.set({})
+    try:
+        yield
+    finally:
+        _LATEST_READS.reset(token)
 
 
 class _NoLock(asyncio.Lock):
@@ -42,3 +72,35 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             )
         super().__init__(conn=conn, serde=serde)
         self.lock = _NoLock()
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        reads = _LATEST_READS.get()
+        if reads is None or get_checkpoint_id(config):
+            return await super().aget_tuple(config)
+        configurable = config["configurable"]
+        key = (str(configurable["thread_id"]), str(configurable.get("checkpoint_ns", "")))
+        kept = reads.get(key)
+        if isinstance(kept, dict):
+            reads[key] = _SERVED
+            return await self._load_checkpoint_tuple(kept)
+        if kept is _SERVED:
+            return await super().aget_tuple(config)
+        reads[key] = _READING
+        try:
+            return await super().aget_tuple(config)
+        finally:
+            if reads.get(key) is _READING:
+                del reads[key]  # no checkpoint yet: nothing to keep
+
+    async def _load_checkpoint_tuple(self, value: Any) -> CheckpointTuple:
+        reads = _LATEST_READS.get()
+        if reads is not None:
+            key = (str(value["thread_id"]), str(value["checkpoint_ns"]))
+            if reads.get(key) is _READING:
+                # The JSON columns are decoded to dicts that readers may change; keep copies.
+                reads[key] = {
+                    **value,
+                    "checkpoint": copy.deepcopy(value["checkpoint"]),
+                    "metadata": copy.deepcopy(value["metadata"]),
+                }
+        return await super()._load_checkpoint_tuple(value)
