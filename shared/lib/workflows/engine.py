@@ -173,10 +173,12 @@ class WorkflowEngine:
             recovered += 1
         return recovered
 
-    async def resume_waiting(self) -> int:
+    async def resume_waiting(self, *, release_expired: bool = True) -> int:
         """Re-assess the workflows waiting for a target whose owner has let go of it (ended,
-        or its lease ran out): each runs again from its risk assessment and claims anew."""
-        if self._leases is not None:
+        or its lease ran out): each runs again from its risk assessment and claims anew.
+        `release_expired`: first clear leases past their time limit (the sweeper's job; a
+        workflow that just ended released its own)."""
+        if self._leases is not None and release_expired:
             await self._leases.release_expired()  # a lease past its time limit lets go
         resumed = 0
         for workflow_id in await self._workflows.in_status(["waiting_for_target"]):
@@ -348,7 +350,7 @@ class WorkflowEngine:
 
     async def _resume_waiting_logged(self) -> None:
         try:
-            await self.resume_waiting()
+            await self.resume_waiting(release_expired=False)
         except Exception:  # the sweeper tries again; a release must not fail the run's end
             log.exception("re-assessing workflows waiting for a target failed")
 
