@@ -18,7 +18,6 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
-from psycopg.types.json import Jsonb
 
 from shared.lib.approvals.models import (
     ApprovalAction,
@@ -29,6 +28,7 @@ from shared.lib.approvals.models import (
     GateDecision,
 )
 from shared.lib.approvals.policy import DecisionSubject, authorize_decider
+from shared.lib.approvals.rows import append_action
 from shared.lib.approvals.wakeups import notify_settled
 from shared.lib.errors import ConflictError, InvalidRequestError, NotFoundError
 from shared.lib.planning.models import Plan
@@ -86,25 +86,18 @@ async def record_decision(
     details: dict[str, Any] = {"plan": edited.normalized()} if edited else {}
     if shown:
         details["shown"] = shown
-    appended = await (
-        await conn.execute(
-            "INSERT INTO approval_actions (approval_id, workflow_id, action, actor, role, reason,"
-            " plan_hash, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-            " RETURNING action, actor, role, reason, plan_hash, details, created_at",
-            (
-                approval_id,
-                row["workflow_id"],
-                decision,
-                actor,
-                role,
-                reason,
-                edited.hash if edited else row["plan_hash"],
-                Jsonb(details),
-            ),
-        )
-    ).fetchone()
-    assert appended is not None  # an INSERT ... RETURNING returns its row
-    actions.append(ApprovalAction(**appended))
+    appended = await append_action(
+        conn,
+        approval_id=approval_id,
+        workflow_id=row["workflow_id"],
+        action=decision,
+        actor=actor,
+        role=role,
+        reason=reason,
+        plan_hash=edited.hash if edited else row["plan_hash"],
+        details=details,
+    )
+    actions.append(appended)
     deciders = [action.actor for action in actions if action.action == "approve"]
     gate = _gate(row, decision, deciders, actor=actor, reason=reason, plan=edited)
     if gate is not None:

@@ -9,7 +9,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from shared.lib.approvals.models import ApprovalStatus
+from shared.lib.approvals.models import ApprovalAction, ApprovalStatus
 
 
 async def set_status(
@@ -32,9 +32,24 @@ async def append_action(
     reason: str | None = None,
     plan_hash: str | None = None,
     details: dict[str, Any] | None = None,
-) -> None:
-    await conn.execute(
-        "INSERT INTO approval_actions (approval_id, workflow_id, action, actor, role, reason,"
-        " plan_hash, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        (approval_id, workflow_id, action, actor, role, reason, plan_hash, Jsonb(details or {})),
-    )
+) -> ApprovalAction:
+    """Append one audit row; the row as written."""
+    row = await (
+        await conn.execute(
+            "INSERT INTO approval_actions (approval_id, workflow_id, action, actor, role, reason,"
+            " plan_hash, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " RETURNING action, actor, role, reason, plan_hash, details, created_at",
+            (
+                approval_id,
+                workflow_id,
+                action,
+                actor,
+                role,
+                reason,
+                plan_hash,
+                Jsonb(details or {}),
+            ),
+        )
+    ).fetchone()
+    assert row is not None  # an INSERT ... RETURNING answers its row
+    return ApprovalAction(**row)

@@ -67,7 +67,9 @@ class ApprovalService:
     async def paused(self, workflow_id: str, approval_id: str) -> None:
         """The gate's pause is durable: only now does the workflow await approval. A request
         settled before the pause was reached (the process died in between) is answered now."""
-        record = await self._store.get(UUID(approval_id))
+        record = await self._store.get_request(UUID(approval_id))
+        if record.status != ApprovalStatus.PENDING:  # settled: its decision needs the votes
+            record = await self._store.get(record.id)
         decision = gate_decision(record)
         if decision is not None:
             log.warning(
@@ -156,7 +158,10 @@ class ApprovalService:
     async def _what_was_shown(
         self, approval_id: UUID, shown_hash: str | None, channel: str
     ) -> dict[str, Any]:
-        record = await self._store.get(approval_id)
+        if shown_hash is None:  # nothing to compare: the workflow id is all this needs
+            record = await self._store.get_request(approval_id)
+        else:
+            record = await self._store.get(approval_id)
         if shown_hash is not None and shown_hash != shown_approval(record).hash:
             raise ConflictError(
                 f"approval '{approval_id}' is not what you were shown (view {shown_hash[:12]}); "

@@ -64,7 +64,7 @@ class ApprovalStore:
                 " allowed_roles, requester, plan, plan_hash, assessment, context,"
                 " timeout_outcome, expires_at, round)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + %s, %s)"
-                " ON CONFLICT (id) DO NOTHING RETURNING id",
+                " ON CONFLICT (id) DO NOTHING RETURNING *",
                 (
                     approval_id,
                     workflow_id,
@@ -81,22 +81,34 @@ class ApprovalStore:
                     round_,
                 ),
             )
-            created = await cursor.fetchone() is not None
-            if created:
-                await append_action(
-                    conn,
-                    approval_id=approval_id,
-                    workflow_id=workflow_id,
-                    action="requested",
-                    actor=requester,
-                    plan_hash=plan.hash,
-                    details={"risk_level": risk_level},
-                )
-            return await _read(conn, approval_id), created
+            row = await cursor.fetchone()
+            if row is None:  # made before (a re-run of the node): read it as it is now
+                return await _read(conn, approval_id), False
+            requested = await append_action(
+                conn,
+                approval_id=approval_id,
+                workflow_id=workflow_id,
+                action="requested",
+                actor=requester,
+                plan_hash=plan.hash,
+                details={"risk_level": risk_level},
+            )
+            return ApprovalRecord(**row, actions=[requested]), True
 
     async def get(self, approval_id: UUID) -> ApprovalRecord:
         async with self._pool.connection() as conn:
             return await _read(conn, approval_id)
+
+    async def get_request(self, approval_id: UUID) -> ApprovalRecord:
+        """The request's row alone, in one query: no audit rows, no vote count (0). Enough
+        to know its status and who must decide; `get` has the rest."""
+        async with self._pool.connection() as conn:
+            row = await (
+                await conn.execute("SELECT * FROM approval_requests WHERE id = %s", (approval_id,))
+            ).fetchone()
+        if row is None:
+            raise not_found(approval_id)
+        return ApprovalRecord(**row)
 
     async def for_workflow(self, workflow_id: str) -> list[ApprovalRecord]:
         """Every round's request with its actions: two queries, whatever the rounds."""
@@ -142,9 +154,9 @@ class ApprovalStore:
         limit: int = 100,
         offset: int = 0,
         after: Cursor | None = None,
-    ) -> tuple[str, int, Cursor | None]:
-        """One page as a list shows it (`ApprovalSummary` fields) as JSON text written by
-        Postgres, its length and its last key: no plan body, assessment, context or actions."""
+    ) -> tuple[bytes, int, Cursor | None]:
+        """One page as a list shows it (`ApprovalSummary` fields) as JSON written by Postgres
+        (UTF-8), its length and its last key: no plan body, assessment, context or actions."""
         async with self._pool.connection() as conn:
             return await pending_summaries_json(
                 conn, roles=roles, risk_level=risk_level, limit=limit, offset=offset, after=after
