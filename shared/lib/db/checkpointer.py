@@ -6,6 +6,10 @@ without reading a thread's latest checkpoint twice when a run starts.
 single shared connection, not for a pool: each query borrows its own connection. See
 docs/upstream-limits.md for the evidence; drop that part once upstream ships the fix (#7269).
 
+Its writes and reads (de)serialize inline rather than in a worker thread (`asyncio.to_thread`
+upstream): a few hundred bytes of msgpack take microseconds, while each hop to a thread cost
+the event loop its GIL under load (docs/upstream-limits.md).
+
 A run's driver re-reads the thread's checkpoint under the thread's lock before it runs (what
 interrupt is pending, is the run finished), and LangGraph then reads the same checkpoint again
 as the run starts. Within `reusing_latest_read()` the second read is served from the first
@@ -17,13 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import CheckpointTuple, get_checkpoint_id
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    Checkpoint,
+    CheckpointTuple,
+    get_checkpoint_id,
+)
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg_pool import AsyncConnectionPool
@@ -93,6 +102,8 @@ class PooledPostgresSaver(AsyncPostgresSaver):
                 del reads[key]  # no checkpoint yet: nothing to keep
 
     async def _load_checkpoint_tuple(self, value: Any) -> CheckpointTuple:
+        """Upstream's, with the pending writes decoded inline (langgraph-checkpoint-postgres
+        3.2.0, `aio.py`); keeps the row of a latest read under way (see the module)."""
         reads = _LATEST_READS.get()
         if reads is not None:
             key = (str(value["thread_id"]), str(value["checkpoint_ns"]))
@@ -103,4 +114,45 @@ class PooledPostgresSaver(AsyncPostgresSaver):
                     "checkpoint": copy.deepcopy(value["checkpoint"]),
                     "metadata": copy.deepcopy(value["metadata"]),
                 }
-        return await super()._load_checkpoint_tuple(value)
+        thread = {"thread_id": value["thread_id"], "checkpoint_ns": value["checkpoint_ns"]}
+        parent = value["parent_checkpoint_id"]
+        inline = value["checkpoint"].get("channel_values") or {}
+        checkpoint = cast(
+            Checkpoint,
+            {
+                **value["checkpoint"],
+                "channel_values": {**inline, **self._load_blobs(value["channel_values"])},
+            },
+        )
+        return CheckpointTuple(
+            {"configurable": {**thread, "checkpoint_id": value["checkpoint_id"]}},
+            checkpoint,
+            value["metadata"],
+            {"configurable": {**thread, "checkpoint_id": parent}} if parent else None,
+            self._load_writes(value["pending_writes"]),
+        )
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Upstream's, with the writes encoded inline (3.2.0, `aio.py`)."""
+        query = (
+            self.UPSERT_CHECKPOINT_WRITES_SQL
+            if all(w[0] in WRITES_IDX_MAP for w in writes)
+            else self.INSERT_CHECKPOINT_WRITES_SQL
+        )
+        configurable = config["configurable"]
+        params = self._dump_writes(
+            configurable["thread_id"],
+            configurable["checkpoint_ns"],
+            configurable["checkpoint_id"],
+            task_id,
+            task_path,
+            writes,
+        )
+        async with self._cursor(pipeline=True) as cur:
+            await cur.executemany(query, params)
