@@ -139,3 +139,18 @@ async def test_outside_the_block_every_read_goes_to_postgres(pool: Pool) -> None
     newer = await _newer_checkpoint(saver, first)
     latest = await saver.aget_tuple(config)
     assert latest is not None and latest.config["configurable"]["checkpoint_id"] == newer
+
+
+async def test_a_thread_without_a_checkpoint_keeps_nothing_for_later_reads(pool: Pool) -> None:
+    # A new thread: the block's first read finds nothing, the run then writes; a read after
+    # that must see the run's checkpoints, and the one after it too.
+    saver, config = PooledPostgresSaver(pool), _thread()
+    graph = _graph().compile(checkpointer=saver)
+    with reusing_latest_read():
+        assert await saver.aget_tuple(config) is None
+        await graph.ainvoke({}, config, durability="sync")
+        after_run = await saver.aget_tuple(config)
+        assert after_run is not None
+        newer = await _newer_checkpoint(saver, after_run)
+        latest = await saver.aget_tuple(config)
+    assert latest is not None and latest.config["configurable"]["checkpoint_id"] == newer

@@ -40,7 +40,7 @@ from psycopg_pool import AsyncConnectionPool
 from shared.lib.db.pool import Pool
 
 _READING = object()  # a read of the latest checkpoint is under way: keep its row
-_SERVED = object()  # the kept row was used once: later reads go to Postgres
+_SERVED = object()  # the kept row was used once, or there was none: later reads go to Postgres
 _LATEST_READS: ContextVar[dict[tuple[str, str], Any] | None] = ContextVar(
     "latest_checkpoint_reads", default=None
 )
@@ -99,7 +99,9 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             return await super().aget_tuple(config)
         finally:
             if reads.get(key) is _READING:
-                del reads[key]  # no checkpoint yet: nothing to keep
+                # No checkpoint yet (a new thread): nothing to keep, and only the block's first
+                # read may be kept, so a read after the run's own writes is never served stale.
+                reads[key] = _SERVED
 
     async def _load_checkpoint_tuple(self, value: Any) -> CheckpointTuple:
         """Upstream's, with the pending writes decoded inline (langgraph-checkpoint-postgres
