@@ -1,8 +1,9 @@
 """One decision recorded in one transaction, in as few round trips as it can be: the request
-locked, its audit rows read once (the repeat check, the approvers and the answer all come from
-them), the decision's row appended, and, when the decision settles the request, its status and
-(for a decider that resumes the workflow itself, as `ApprovalService.decide` does) the claim on
-the resume written by one UPDATE.
+locked and its audit rows read by one query (the repeat check, the approvers and the answer all
+come from them), then one statement that appends the decision's audit row and, when the
+decision settles the request, also sets its status, (for a decider that resumes the workflow
+itself, as `ApprovalService.decide` does) the claim on the resume, and the notice to other
+replicas: BEGIN, two statements, COMMIT.
 
 Claiming in the decision's own transaction keeps the resume exactly-once: the claim is the
 compare-and-set `claim_resume` does (`resumed_at` set on a settled request), taken while the row
@@ -16,8 +17,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
 
 from shared.lib.approvals.models import (
     ApprovalAction,
@@ -29,7 +31,7 @@ from shared.lib.approvals.models import (
 )
 from shared.lib.approvals.policy import DecisionSubject, authorize_decider
 from shared.lib.approvals.rows import append_action
-from shared.lib.approvals.wakeups import notify_settled
+from shared.lib.approvals.wakeups import settled_notice
 from shared.lib.errors import ConflictError, InvalidRequestError, NotFoundError
 from shared.lib.planning.models import Plan
 
@@ -49,17 +51,7 @@ async def record_decision(
 ) -> DecisionResult:
     """Record one decision inside the caller's transaction (see the module's docstring);
     with `claim`, a settling decision also claims the resume for the caller."""
-    row = await lock_request(conn, approval_id)
-    actions = [
-        ApprovalAction(**action)
-        for action in await (
-            await conn.execute(
-                "SELECT action, actor, role, reason, plan_hash, details, created_at"
-                " FROM approval_actions WHERE approval_id = %s ORDER BY id",
-                (approval_id,),
-            )
-        ).fetchall()
-    ]
+    row, actions = await _lock_with_audit(conn, approval_id)
     role = authorize_decider(
         DecisionSubject(
             approval_id=str(row["id"]),
@@ -86,23 +78,26 @@ async def record_decision(
     details: dict[str, Any] = {"plan": edited.normalized()} if edited else {}
     if shown:
         details["shown"] = shown
-    appended = await append_action(
-        conn,
-        approval_id=approval_id,
-        workflow_id=row["workflow_id"],
-        action=decision,
-        actor=actor,
-        role=role,
-        reason=reason,
-        plan_hash=edited.hash if edited else row["plan_hash"],
-        details=details,
-    )
-    actions.append(appended)
     deciders = [action.actor for action in actions if action.action == "approve"]
+    if decision == "approve":
+        deciders.append(actor)  # the row appended below
     gate = _gate(row, decision, deciders, actor=actor, reason=reason, plan=edited)
-    if gate is not None:
-        row = await _settle(conn, row, gate, claim=claim)
-    fields = {k: v for k, v in row.items() if k != "past_ttl"}
+    vote = {
+        "approval_id": approval_id,
+        "workflow_id": row["workflow_id"],
+        "action": decision,
+        "actor": actor,
+        "role": role,
+        "reason": reason,
+        "plan_hash": edited.hash if edited else row["plan_hash"],
+        "details": details,
+    }
+    if gate is None:
+        actions.append(await append_action(conn, **vote))
+        fields = {k: v for k, v in row.items() if k not in ("past_ttl", "audit")}
+    else:
+        appended, fields = await _append_and_settle(conn, vote, gate, claim=claim)
+        actions.append(appended)
     approval = ApprovalRecord(**fields, approvals_received=len(deciders), actions=actions)
     return DecisionResult(approval=approval, gate=gate)
 
@@ -140,22 +135,68 @@ _STATUS_OF = {
 }
 
 
-async def _settle(
-    conn: AsyncConnection[DictRow], row: DictRow, gate: GateDecision, *, claim: bool
-) -> DictRow:
-    """The settled status and (with `claim`) the decider's claim on the resume, in one
-    UPDATE; other replicas hear of it at commit."""
-    claimed = ", resumed_at = now()" if claim else ""
-    settled = await (
+_APPEND_AND_SETTLE = sql.SQL(
+    "WITH appended AS (INSERT INTO approval_actions (approval_id, workflow_id, action, actor,"
+    " role, reason, plan_hash, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    " RETURNING action, actor, role, reason, plan_hash, details, created_at),"
+    " settled AS (UPDATE approval_requests SET status = %s, decided_at = now(){claimed}"
+    " WHERE id = %s RETURNING *),"
+    " notified AS (SELECT pg_notify(%s, %s))"
+    " SELECT row_to_json(appended) AS action, row_to_json(settled) AS request"
+    " FROM appended, settled, notified"
+)
+
+
+async def _append_and_settle(
+    conn: AsyncConnection[DictRow], vote: dict[str, Any], gate: GateDecision, *, claim: bool
+) -> tuple[ApprovalAction, dict[str, Any]]:
+    """The settling decision's audit row, the settled status with (when `claim`) the claim on
+    the resume, and the notice to other replicas (sent at commit), in one statement."""
+    claimed = sql.SQL(", resumed_at = now()" if claim else "")
+    channel, payload = settled_notice(
+        approval_id=vote["approval_id"], workflow_id=vote["workflow_id"]
+    )
+    row = await (
         await conn.execute(
-            f"UPDATE approval_requests SET status = %s, decided_at = now(){claimed}"  # noqa: S608 (a constant)
-            " WHERE id = %s RETURNING *",
-            (_STATUS_OF[gate.outcome].value, row["id"]),
+            _APPEND_AND_SETTLE.format(claimed=claimed),
+            (
+                vote["approval_id"],
+                vote["workflow_id"],
+                vote["action"],
+                vote["actor"],
+                vote["role"],
+                vote["reason"],
+                vote["plan_hash"],
+                Jsonb(vote["details"]),
+                _STATUS_OF[gate.outcome].value,
+                vote["approval_id"],
+                channel,
+                payload,
+            ),
         )
     ).fetchone()
-    assert settled is not None  # the row is locked by this transaction
-    await notify_settled(conn, approval_id=row["id"], workflow_id=row["workflow_id"])
-    return settled
+    assert row is not None  # the request is locked by this transaction
+    return ApprovalAction(**row["action"]), dict(row["request"])
+
+
+async def _lock_with_audit(
+    conn: AsyncConnection[DictRow], approval_id: UUID
+) -> tuple[DictRow, list[ApprovalAction]]:
+    """The pending request's row, locked, and its audit rows, in one query."""
+    row = await (
+        await conn.execute(
+            "SELECT r.*, r.expires_at <= now() AS past_ttl,"
+            " (SELECT coalesce(json_agg(json_build_object('action', a.action, 'actor', a.actor,"
+            " 'role', a.role, 'reason', a.reason, 'plan_hash', a.plan_hash, 'details',"
+            " a.details, 'created_at', a.created_at) ORDER BY a.id), '[]')"
+            " FROM approval_actions a WHERE a.approval_id = r.id) AS audit"
+            " FROM approval_requests r WHERE r.id = %s FOR UPDATE OF r",
+            (approval_id,),
+        )
+    ).fetchone()
+    _check_pending(approval_id, row)
+    assert row is not None
+    return row, [ApprovalAction(**action) for action in row["audit"]]
 
 
 def _refuse_repeat(row: DictRow, actions: list[ApprovalAction], *, actor: str) -> None:
@@ -184,10 +225,15 @@ async def lock_request(conn: AsyncConnection[DictRow], approval_id: UUID) -> Dic
             (approval_id,),
         )
     ).fetchone()
+    _check_pending(approval_id, row)
+    assert row is not None
+    return row
+
+
+def _check_pending(approval_id: UUID, row: DictRow | None) -> None:
     if row is None:
         raise not_found(approval_id)
     if row["status"] != ApprovalStatus.PENDING:
         raise ConflictError(
             f"approval '{approval_id}' is already {row['status']}; nothing was changed"
         )
-    return row

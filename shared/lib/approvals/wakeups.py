@@ -40,14 +40,20 @@ HANDOFF_GRACE_S = 5.0
 SettledHandler = Callable[[UUID], Awaitable[object]]
 
 
+def settled_notice(*, approval_id: UUID, workflow_id: str) -> tuple[str, str]:
+    """The channel and payload of the notice that an approval was settled here."""
+    payload = json.dumps(
+        {"approval_id": str(approval_id), "workflow_id": workflow_id, "origin": PROCESS_ID}
+    )
+    return CHANNEL, payload
+
+
 async def notify_settled(
     conn: AsyncConnection[DictRow], *, approval_id: UUID, workflow_id: str
 ) -> None:
     """Queue the notice in the caller's transaction; Postgres sends it at commit."""
-    payload = json.dumps(
-        {"approval_id": str(approval_id), "workflow_id": workflow_id, "origin": PROCESS_ID}
-    )
-    await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+    channel, payload = settled_notice(approval_id=approval_id, workflow_id=workflow_id)
+    await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
 
 
 class SettledListener:
