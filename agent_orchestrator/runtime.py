@@ -291,6 +291,19 @@ def slack_interactivity(
     )
 
 
+async def sweep_once(runtime: AgentRuntime, settings: Settings, *, recover: bool) -> None:
+    """One pass: expire approvals past their TTL, refresh the pending gauge and, with
+    `recover`, resume settled approvals and stalled runs, released targets and queued alerts."""
+    await runtime.decisions.expire_due()
+    await runtime.decisions.count_pending()
+    if recover:
+        grace_s = settings.recovery_grace_s
+        await runtime.decisions.recover_decided(grace_s=grace_s)
+        await runtime.engine.recover_stalled(grace_s=grace_s)
+        await runtime.engine.resume_waiting()
+        await runtime.alerts.recover_queued(grace_s=grace_s)
+
+
 async def _sweep(runtime: AgentRuntime, settings: Settings) -> None:
     """Expire approvals past their TTL; now and then pick up threads whose driver died."""
     sweeps = 0
@@ -298,14 +311,7 @@ async def _sweep(runtime: AgentRuntime, settings: Settings) -> None:
         runtime.sweeps.started()
         error: str | None = None
         try:
-            await runtime.decisions.expire_due()
-            await runtime.decisions.count_pending()
-            if sweeps % RECOVERY_EVERY_N_SWEEPS == 0:
-                grace_s = settings.recovery_grace_s
-                await runtime.decisions.recover_decided(grace_s=grace_s)
-                await runtime.engine.recover_stalled(grace_s=grace_s)
-                await runtime.engine.resume_waiting()
-                await runtime.alerts.recover_queued(grace_s=grace_s)
+            await sweep_once(runtime, settings, recover=sweeps % RECOVERY_EVERY_N_SWEEPS == 0)
         except Exception as failure:  # retried next interval; the service stays up
             log.exception("sweep failed")
             error = f"{type(failure).__name__}: {failure}"
@@ -314,4 +320,10 @@ async def _sweep(runtime: AgentRuntime, settings: Settings) -> None:
         await asyncio.sleep(settings.sweep_interval_s)
 
 
-__all__ = ["AgentRuntime", "conversation_planner", "default_executors", "start_runtime"]
+__all__ = [
+    "AgentRuntime",
+    "conversation_planner",
+    "default_executors",
+    "start_runtime",
+    "sweep_once",
+]

@@ -122,8 +122,9 @@ async def request_approval(
     return {"approval_id": str(record.id), "fingerprint": seen}
 
 
-def gate(state: WorkflowState) -> dict[str, Any]:
-    """The pause. Resumed with a GateDecision by /approve, /reject, the sweeper or a withdrawal."""
+async def gate(state: WorkflowState) -> dict[str, Any]:
+    """The pause. Resumed with a GateDecision by /approve, /reject, the sweeper or a withdrawal.
+    A coroutine although it awaits nothing: LangGraph runs a plain function in a worker thread."""
     answer = interrupt(gate_interrupt(dict(state)))
     decision = gate_decision(answer, approval_id=str(state.get("approval_id")))
     return {"decision": decision.model_dump(mode="json")}

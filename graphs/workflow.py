@@ -8,7 +8,8 @@ compile it their own way."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
@@ -37,6 +38,19 @@ def after_gate(state: WorkflowState) -> Literal["check_drift", "apply_edit", "re
 
 Node = Callable[..., Any]
 Binder = Callable[[str, Node], Node]
+Router = Callable[[WorkflowState], str]
+
+
+def _in_loop(router: Router) -> Callable[[WorkflowState], Awaitable[str]]:
+    """The router as a coroutine: LangGraph runs a plain function in a worker thread, a hop
+    per step that costs more than the routing. `wraps` keeps its `Literal` return type, from
+    which LangGraph learns the edges."""
+
+    @functools.wraps(router)
+    async def route(state: WorkflowState) -> str:
+        return router(state)
+
+    return route
 
 
 def build_graph(bind: Binder | None = None) -> StateGraph[WorkflowState, Any]:
@@ -66,17 +80,17 @@ def build_graph(bind: Binder | None = None) -> StateGraph[WorkflowState, Any]:
         graph.add_node(name, bind(name, node) if bind is not None else node)
     graph.add_edge(START, "intake")
     graph.add_edge("intake", "plan")
-    graph.add_conditional_edges("plan", after_plan)
+    graph.add_conditional_edges("plan", _in_loop(after_plan))
     graph.add_edge("assess_risk", "claim_targets")
-    graph.add_conditional_edges("claim_targets", ownership.after_claim)
+    graph.add_conditional_edges("claim_targets", _in_loop(ownership.after_claim))
     graph.add_edge("wait", "assess_risk")
     graph.add_conditional_edges("investigate", evidence.after_investigation)
     graph.add_edge("request_approval", "gate")
-    graph.add_conditional_edges("gate", after_gate)
+    graph.add_conditional_edges("gate", _in_loop(after_gate))
     graph.add_edge("apply_edit", "assess_risk")
-    graph.add_conditional_edges("check_drift", drift.after_drift)
+    graph.add_conditional_edges("check_drift", _in_loop(drift.after_drift))
     graph.add_edge("execute", "verify")
-    graph.add_conditional_edges("verify", rollback.after_verify)
-    graph.add_conditional_edges("propose_rollback", rollback.after_proposal)
+    graph.add_conditional_edges("verify", _in_loop(rollback.after_verify))
+    graph.add_conditional_edges("propose_rollback", _in_loop(rollback.after_proposal))
     graph.add_edge("report", END)
     return graph

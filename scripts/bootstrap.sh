@@ -33,11 +33,15 @@ ensure_venv_module() {
 }
 
 PYTHON="$(find_python)"
-if [ ! -x "$BOOT/bin/uv" ] || [ "$("$BOOT/bin/uv" --version 2>/dev/null)" != "uv $UV_VERSION" ]; then
+if [ ! -x "$BOOT/bin/uv" ] || [ "$("$BOOT/bin/uv" --version 2>/dev/null | cut -d" " -f1,2)" != "uv $UV_VERSION" ]; then
     ensure_venv_module "$PYTHON"
     rm -rf "$BOOT"
     "$PYTHON" -m venv "$BOOT"
     "$BOOT/bin/pip" install --quiet --disable-pip-version-check "uv==$UV_VERSION"
 fi
 cd "$ROOT"
-UV_PYTHON="$PYTHON" "$BOOT/bin/uv" sync --frozen --quiet
+# Bytecode compiled once here: with PYTHONDONTWRITEBYTECODE set (as on these machines and in
+# the image) Python would otherwise compile every module it imports again on each start, which
+# doubled the service's start-up (docs/benchmarks.md, 10,000 paused workflows).
+UV_PYTHON="$PYTHON" "$BOOT/bin/uv" sync --frozen --quiet --compile-bytecode
+.venv/bin/python -m compileall -q agent_orchestrator graphs shared benchmarks tests >/dev/null

@@ -1,5 +1,6 @@
-"""PooledPostgresSaver on real Postgres: a graph pauses and resumes through it, and its
-checkpoint queries do not wait on one another."""
+"""PooledPostgresSaver on real Postgres: a graph pauses and resumes through it, its checkpoint
+queries do not wait on one another, and a run's driver and LangGraph read the latest checkpoint
+from Postgres once between them."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from typing import Any, TypedDict
 import psycopg
 import pytest
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from shared.lib.db.checkpointer import PooledPostgresSaver
+from shared.lib.db.checkpointer import PooledPostgresSaver, reusing_latest_read
 from shared.lib.db.pool import Pool, open_pool
 
 
@@ -100,3 +102,55 @@ async def test_a_single_connection_is_refused(database_url: str) -> None:
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         with pytest.raises(TypeError, match="needs an AsyncConnectionPool"):
             PooledPostgresSaver(conn)  # type: ignore[arg-type]
+
+
+async def _newer_checkpoint(saver: PooledPostgresSaver, latest: CheckpointTuple) -> str:
+    """What another writer would add to the thread: a copy of its latest checkpoint, newer
+    (checkpoint ids sort by time; this one sorts after every real one)."""
+    newer = {**latest.checkpoint, "id": "f" + latest.checkpoint["id"][1:]}
+    written = await saver.aput(latest.config, newer, latest.metadata, {})  # type: ignore[arg-type]
+    return str(written["configurable"]["checkpoint_id"])
+
+
+async def test_within_a_held_thread_the_next_latest_read_is_served_from_the_first(
+    pool: Pool,
+) -> None:
+    saver, config = PooledPostgresSaver(pool), _thread()
+    await _graph().compile(checkpointer=saver).ainvoke({}, config, durability="sync")
+    with reusing_latest_read():
+        first = await saver.aget_tuple(config)
+        assert first is not None
+        newer = await _newer_checkpoint(saver, first)  # only the thread's lock keeps this out
+        second = await saver.aget_tuple(config)
+        third = await saver.aget_tuple(config)
+    assert second is not None and third is not None
+    assert second.config == first.config  # from the first read's row, not Postgres
+    assert second.pending_writes == first.pending_writes
+    assert third.config["configurable"]["checkpoint_id"] == newer  # once only
+    first.checkpoint["channel_versions"]["plan"] = "changed by a reader"
+    assert second.checkpoint["channel_versions"]["plan"] != "changed by a reader"
+
+
+async def test_outside_the_block_every_read_goes_to_postgres(pool: Pool) -> None:
+    saver, config = PooledPostgresSaver(pool), _thread()
+    await _graph().compile(checkpointer=saver).ainvoke({}, config, durability="sync")
+    first = await saver.aget_tuple(config)
+    assert first is not None
+    newer = await _newer_checkpoint(saver, first)
+    latest = await saver.aget_tuple(config)
+    assert latest is not None and latest.config["configurable"]["checkpoint_id"] == newer
+
+
+async def test_a_thread_without_a_checkpoint_keeps_nothing_for_later_reads(pool: Pool) -> None:
+    # A new thread: the block's first read finds nothing, the run then writes; a read after
+    # that must see the run's checkpoints, and the one after it too.
+    saver, config = PooledPostgresSaver(pool), _thread()
+    graph = _graph().compile(checkpointer=saver)
+    with reusing_latest_read():
+        assert await saver.aget_tuple(config) is None
+        await graph.ainvoke({}, config, durability="sync")
+        after_run = await saver.aget_tuple(config)
+        assert after_run is not None
+        newer = await _newer_checkpoint(saver, after_run)
+        latest = await saver.aget_tuple(config)
+    assert latest is not None and latest.config["configurable"]["checkpoint_id"] == newer

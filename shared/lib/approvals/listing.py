@@ -123,10 +123,12 @@ async def pending_page(
     return await cursor.fetchall()
 
 
-# Postgres writes the summary page's JSON itself: the service passes the text through, with no
-# model per row; the last row's key becomes the next cursor.
+# Postgres writes the summary page's JSON itself and sends it as UTF-8 bytes (binary results):
+# the service passes them through to the response as they are, with no model per row and no
+# decoding and re-encoding of the text; the last row's key becomes the next cursor.
 _AS_JSON = sql.SQL("""
-SELECT coalesce(json_agg(p ORDER BY p.created_at, p.id), '[]')::text AS items, count(*) AS n,
+SELECT convert_to(coalesce(json_agg(p ORDER BY p.created_at, p.id), '[]')::text, 'UTF8')
+         AS items, count(*) AS n,
        (array_agg(p.created_at ORDER BY p.created_at DESC, p.id DESC))[1] AS last_at,
        (array_agg(p.id ORDER BY p.created_at DESC, p.id DESC))[1] AS last_id
   FROM ({page}) p""")
@@ -140,11 +142,13 @@ async def pending_summaries_json(
     limit: int,
     offset: int = 0,
     after: Cursor | None = None,
-) -> tuple[str, int, Cursor | None]:
-    """One summary page as a JSON array (`ApprovalSummary` fields), its length, its last key."""
+) -> tuple[bytes, int, Cursor | None]:
+    """One summary page as a JSON array (`ApprovalSummary` fields) in UTF-8, its length, its
+    last key."""
     query, args = pending_query(roles=roles, risk_level=risk_level, after=after, summary=True)
-    cursor = await conn.execute(_AS_JSON.format(page=query), [*args, limit, offset])
+    page = _AS_JSON.format(page=query)
+    cursor = await conn.execute(page, [*args, limit, offset], binary=True)
     row = await cursor.fetchone()
     assert row is not None  # an aggregate always answers one row
     last = (row["last_at"], row["last_id"]) if row["n"] else None
-    return row["items"], row["n"], last
+    return bytes(row["items"]), row["n"], last

@@ -1,4 +1,4 @@
-"""Row-level writes shared by the approval store: the audit row, the status, the approvers."""
+"""Row-level writes shared by the approval store: the audit row and the status."""
 
 from __future__ import annotations
 
@@ -9,18 +9,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from shared.lib.approvals.models import ApprovalStatus
-
-
-async def approvers(conn: AsyncConnection[DictRow], approval_id: UUID) -> list[str]:
-    rows = await (
-        await conn.execute(
-            "SELECT actor FROM approval_actions WHERE approval_id = %s AND action = 'approve'"
-            " ORDER BY id",
-            (approval_id,),
-        )
-    ).fetchall()
-    return [row["actor"] for row in rows]
+from shared.lib.approvals.models import ApprovalAction, ApprovalStatus
 
 
 async def set_status(
@@ -43,9 +32,24 @@ async def append_action(
     reason: str | None = None,
     plan_hash: str | None = None,
     details: dict[str, Any] | None = None,
-) -> None:
-    await conn.execute(
-        "INSERT INTO approval_actions (approval_id, workflow_id, action, actor, role, reason,"
-        " plan_hash, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        (approval_id, workflow_id, action, actor, role, reason, plan_hash, Jsonb(details or {})),
-    )
+) -> ApprovalAction:
+    """Append one audit row; the row as written."""
+    row = await (
+        await conn.execute(
+            "INSERT INTO approval_actions (approval_id, workflow_id, action, actor, role, reason,"
+            " plan_hash, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " RETURNING action, actor, role, reason, plan_hash, details, created_at",
+            (
+                approval_id,
+                workflow_id,
+                action,
+                actor,
+                role,
+                reason,
+                plan_hash,
+                Jsonb(details or {}),
+            ),
+        )
+    ).fetchone()
+    assert row is not None  # an INSERT ... RETURNING answers its row
+    return ApprovalAction(**row)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 from uuid import UUID
@@ -10,7 +11,12 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from shared.lib.approvals.decisions import EXPIRY_SWEEPER, gate_decision
-from shared.lib.approvals.models import ApprovalRecord, ApprovalStatus, Decision
+from shared.lib.approvals.models import (
+    ApprovalRecord,
+    ApprovalStatus,
+    Decision,
+    GateDecision,
+)
 from shared.lib.approvals.refusals import RefusalLog
 from shared.lib.approvals.shown import shown_approval
 from shared.lib.approvals.store import ApprovalStore
@@ -61,7 +67,9 @@ class ApprovalService:
     async def paused(self, workflow_id: str, approval_id: str) -> None:
         """The gate's pause is durable: only now does the workflow await approval. A request
         settled before the pause was reached (the process died in between) is answered now."""
-        record = await self._store.get(UUID(approval_id))
+        record = await self._store.get_request(UUID(approval_id))
+        if record.status != ApprovalStatus.PENDING:  # settled: its decision needs the votes
+            record = await self._store.get(record.id)
         decision = gate_decision(record)
         if decision is not None:
             log.warning(
@@ -116,6 +124,7 @@ class ApprovalService:
                 plan=plan,
                 expected_plan_hash=plan_hash,
                 shown=shown,
+                claim_resume=True,
             )
         except DomainError as refused:
             await self._refusals.record(
@@ -128,23 +137,31 @@ class ApprovalService:
             raise
         record = result.approval
         APPROVAL_DECISIONS.labels(decision=decision, risk_level=record.risk_level).inc()
+        settled = gate_decision(record) if result.gate is not None else None
+        if settled is not None:
+            # Its resume was claimed in the decision's transaction: hand it to this process's
+            # runner at once, and let the run start before the reply is written.
+            self._hand_off(record, settled)
+            await asyncio.sleep(0)
         await self.notifier.approval_decided(
             record, decision=decision, actor=principal.name, reason=reason
         )
-        resumed = bool(result.gate) and await self.resume_decided(approval_id)
         return DecisionView(
             approval_id=record.id,
             workflow_id=record.workflow_id,
             status=record.status,
             approvals_received=record.approvals_received,
             required_approvals=record.required_approvals,
-            resumed=resumed,
+            resumed=settled is not None,
         )
 
     async def _what_was_shown(
         self, approval_id: UUID, shown_hash: str | None, channel: str
     ) -> dict[str, Any]:
-        record = await self._store.get(approval_id)
+        if shown_hash is None:  # nothing to compare: the workflow id is all this needs
+            record = await self._store.get_request(approval_id)
+        else:
+            record = await self._store.get(approval_id)
         if shown_hash is not None and shown_hash != shown_approval(record).hash:
             raise ConflictError(
                 f"approval '{approval_id}' is not what you were shown (view {shown_hash[:12]}); "
@@ -188,13 +205,17 @@ class ApprovalService:
             return False
         if not await self._store.claim_resume(approval_id) and not force:
             return False
+        self._hand_off(record, decision)
+        return True
+
+    def _hand_off(self, record: ApprovalRecord, decision: GateDecision) -> None:
+        """Resume the workflow of a settled approval whose resume this caller has claimed."""
         APPROVAL_WAIT.labels(risk_level=record.risk_level).observe(_wait_seconds(record))
         self._engine.answer_gate(
             workflow_id=record.workflow_id,
             decision=decision.model_dump(mode="json"),
-            approval_id=str(approval_id),
+            approval_id=str(record.id),
         )
-        return True
 
     async def resume_workflow(self, workflow_id: str) -> str:
         """POST /resume: a paused workflow resumes through its settled approval; any other

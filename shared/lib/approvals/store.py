@@ -17,13 +17,11 @@ from shared.lib.approvals.models import (
     ApprovalStatus,
     Decision,
     DecisionResult,
-    GateDecision,
 )
-from shared.lib.approvals.policy import DecisionSubject, authorize_decider
-from shared.lib.approvals.rows import append_action, approvers, set_status
+from shared.lib.approvals.recording import lock_request, not_found, record_decision
+from shared.lib.approvals.rows import append_action, set_status
 from shared.lib.approvals.wakeups import notify_settled
 from shared.lib.db.pool import Pool
-from shared.lib.errors import ConflictError, InvalidRequestError, NotFoundError
 from shared.lib.planning.models import Plan
 
 _SELECT_REQUEST = """
@@ -66,7 +64,7 @@ class ApprovalStore:
                 " allowed_roles, requester, plan, plan_hash, assessment, context,"
                 " timeout_outcome, expires_at, round)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + %s, %s)"
-                " ON CONFLICT (id) DO NOTHING RETURNING id",
+                " ON CONFLICT (id) DO NOTHING RETURNING *",
                 (
                     approval_id,
                     workflow_id,
@@ -83,22 +81,34 @@ class ApprovalStore:
                     round_,
                 ),
             )
-            created = await cursor.fetchone() is not None
-            if created:
-                await append_action(
-                    conn,
-                    approval_id=approval_id,
-                    workflow_id=workflow_id,
-                    action="requested",
-                    actor=requester,
-                    plan_hash=plan.hash,
-                    details={"risk_level": risk_level},
-                )
-            return await _read(conn, approval_id), created
+            row = await cursor.fetchone()
+            if row is None:  # made before (a re-run of the node): read it as it is now
+                return await _read(conn, approval_id), False
+            requested = await append_action(
+                conn,
+                approval_id=approval_id,
+                workflow_id=workflow_id,
+                action="requested",
+                actor=requester,
+                plan_hash=plan.hash,
+                details={"risk_level": risk_level},
+            )
+            return ApprovalRecord(**row, actions=[requested]), True
 
     async def get(self, approval_id: UUID) -> ApprovalRecord:
         async with self._pool.connection() as conn:
             return await _read(conn, approval_id)
+
+    async def get_request(self, approval_id: UUID) -> ApprovalRecord:
+        """The request's row alone, in one query: no audit rows, no vote count (0). Enough
+        to know its status and who must decide; `get` has the rest."""
+        async with self._pool.connection() as conn:
+            row = await (
+                await conn.execute("SELECT * FROM approval_requests WHERE id = %s", (approval_id,))
+            ).fetchone()
+        if row is None:
+            raise not_found(approval_id)
+        return ApprovalRecord(**row)
 
     async def for_workflow(self, workflow_id: str) -> list[ApprovalRecord]:
         """Every round's request with its actions: two queries, whatever the rounds."""
@@ -144,9 +154,9 @@ class ApprovalStore:
         limit: int = 100,
         offset: int = 0,
         after: Cursor | None = None,
-    ) -> tuple[str, int, Cursor | None]:
-        """One page as a list shows it (`ApprovalSummary` fields) as JSON text written by
-        Postgres, its length and its last key: no plan body, assessment, context or actions."""
+    ) -> tuple[bytes, int, Cursor | None]:
+        """One page as a list shows it (`ApprovalSummary` fields) as JSON written by Postgres
+        (UTF-8), its length and its last key: no plan body, assessment, context or actions."""
         async with self._pool.connection() as conn:
             return await pending_summaries_json(
                 conn, roles=roles, risk_level=risk_level, limit=limit, offset=offset, after=after
@@ -163,34 +173,25 @@ class ApprovalStore:
         plan: Plan | None = None,
         expected_plan_hash: str | None = None,
         shown: dict[str, Any] | None = None,
+        claim_resume: bool = False,
     ) -> DecisionResult:
         """Record one decision under a row lock; concurrent calls see each other's effects.
-        `shown` (what the decider was shown) goes into the decision row's details."""
+        `shown` (what the decider was shown) goes into the decision row's details. With
+        `claim_resume`, a decision that settles the request also claims its resume in the same
+        transaction (see `recording`): the caller then resumes the workflow itself."""
         async with self._pool.connection() as conn, conn.transaction():
-            row = await _lock_request(conn, approval_id)
-            role = authorize_decider(
-                DecisionSubject(
-                    approval_id=str(row["id"]),
-                    requester=row["requester"],
-                    plan_authors=tuple(row["context"].get("plan_authors", [])),
-                    allowed_roles=tuple(row["allowed_roles"]),
-                    risk_level=row["risk_level"],
-                    expires_at=row["expires_at"] if row["past_ttl"] else None,
-                ),
+            return await record_decision(
+                conn,
+                approval_id=approval_id,
                 actor=actor,
                 roles=roles,
+                decision=decision,
+                reason=reason,
+                plan=plan,
+                expected_plan_hash=expected_plan_hash,
+                shown=shown,
+                claim=claim_resume,
             )
-            await _refuse_repeat(conn, row, actor=actor)
-            if expected_plan_hash and expected_plan_hash != row["plan_hash"]:
-                raise ConflictError(
-                    f"approval '{approval_id}' is bound to plan {row['plan_hash'][:12]}, not "
-                    f"{expected_plan_hash[:12]}; review the current plan and decide again"
-                )
-            gate = await _apply_decision(conn, row, actor, role, decision, reason, plan, shown)
-            if gate is not None:  # settled: other replicas hear of it at commit
-                await notify_settled(conn, approval_id=approval_id, workflow_id=row["workflow_id"])
-            approval = await _read(conn, approval_id)  # in the transaction: no second checkout
-        return DecisionResult(approval=approval, gate=gate)
 
     async def resolve(
         self, *, approval_id: UUID, status: ApprovalStatus, actor: str, reason: str
@@ -198,7 +199,7 @@ class ApprovalStore:
         """Expire or withdraw a pending request; None when it was no longer pending."""
         action = {ApprovalStatus.EXPIRED: "expire", ApprovalStatus.WITHDRAWN: "withdraw"}[status]
         async with self._pool.connection() as conn, conn.transaction():
-            row = await _lock_request(conn, approval_id)
+            row = await lock_request(conn, approval_id)
             if row["status"] != ApprovalStatus.PENDING:
                 return None
             await set_status(conn, approval_id, status)
@@ -280,7 +281,7 @@ async def _read(conn: AsyncConnection[DictRow], approval_id: UUID) -> ApprovalRe
         await conn.execute(_SELECT_REQUEST + " WHERE r.id = %s", (approval_id,))
     ).fetchone()
     if row is None:
-        raise _not_found(approval_id)
+        raise not_found(approval_id)
     actions = await (
         await conn.execute(_SELECT_ACTIONS + " WHERE approval_id = %s ORDER BY id", (approval_id,))
     ).fetchall()
@@ -289,95 +290,4 @@ async def _read(conn: AsyncConnection[DictRow], approval_id: UUID) -> ApprovalRe
         actions=[
             ApprovalAction(**{k: v for k, v in a.items() if k != "approval_id"}) for a in actions
         ],
-    )
-
-
-def _not_found(approval_id: UUID) -> NotFoundError:
-    return NotFoundError(
-        f"approval '{approval_id}' not found; list open ones with GET /approvals/pending"
-    )
-
-
-async def _lock_request(conn: AsyncConnection[DictRow], approval_id: UUID) -> DictRow:
-    row = await (
-        await conn.execute(
-            "SELECT *, expires_at <= now() AS past_ttl FROM approval_requests"
-            " WHERE id = %s FOR UPDATE",
-            (approval_id,),
-        )
-    ).fetchone()
-    if row is None:
-        raise _not_found(approval_id)
-    if row["status"] != ApprovalStatus.PENDING:
-        raise ConflictError(
-            f"approval '{approval_id}' is already {row['status']}; nothing was changed"
-        )
-    return row
-
-
-async def _refuse_repeat(conn: AsyncConnection[DictRow], row: DictRow, *, actor: str) -> None:
-    voted = await (
-        await conn.execute(
-            "SELECT action FROM approval_actions WHERE approval_id = %s AND actor = %s"
-            " AND action IN ('approve', 'reject')",
-            (row["id"], actor),
-        )
-    ).fetchone()
-    if voted is not None:
-        raise ConflictError(
-            f"'{actor}' already chose {voted['action']} on approval '{row['id']}'; each "
-            f"approver counts once ({row['required_approvals']} distinct approvers needed)"
-        )
-
-
-async def _apply_decision(
-    conn: AsyncConnection[DictRow],
-    row: DictRow,
-    actor: str,
-    role: str,
-    decision: Decision,
-    reason: str | None,
-    plan: Plan | None,
-    shown: dict[str, Any] | None = None,
-) -> GateDecision | None:
-    approval_id, workflow_id = row["id"], row["workflow_id"]
-    if decision == "reject" and not (reason and reason.strip()):
-        raise InvalidRequestError("field 'reason' is required to reject; say why")
-    if decision == "edit" and plan is None:
-        raise InvalidRequestError("field 'plan' is required to edit; send the changed plan")
-    plan_hash = plan.hash if decision == "edit" and plan else row["plan_hash"]
-    details: dict[str, Any] = {"plan": plan.normalized()} if decision == "edit" and plan else {}
-    if shown:
-        details["shown"] = shown
-    await append_action(
-        conn,
-        approval_id=approval_id,
-        workflow_id=workflow_id,
-        action=decision,
-        actor=actor,
-        role=role,
-        reason=reason,
-        plan_hash=plan_hash,
-        details=details,
-    )
-    deciders = await approvers(conn, approval_id)
-    if decision == "reject":
-        await set_status(conn, approval_id, ApprovalStatus.REJECTED)
-        return GateDecision(
-            approval_id=str(approval_id), outcome="rejected", decided_by=[actor], reason=reason
-        )
-    if decision == "edit":
-        await set_status(conn, approval_id, ApprovalStatus.SUPERSEDED)
-        return GateDecision(
-            approval_id=str(approval_id),
-            outcome="edited",
-            decided_by=[actor],
-            reason=reason,
-            plan=plan,
-        )
-    if len(deciders) < row["required_approvals"]:
-        return None
-    await set_status(conn, approval_id, ApprovalStatus.APPROVED)
-    return GateDecision(
-        approval_id=str(approval_id), outcome="approved", decided_by=deciders, reason=reason
     )

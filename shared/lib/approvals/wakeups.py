@@ -1,14 +1,15 @@
 """Tell every replica at once that an approval was settled, through Postgres LISTEN/NOTIFY.
 
 The deciding replica hands the resume to its own runner directly; the NOTIFY (sent inside the
-decision's transaction, so delivered only if it commits) reaches the others. A replica that
-hears of another's decision gives the decider `HANDOFF_GRACE_S` to claim the resume itself
-(its hand-off takes milliseconds, and the decider answers the decision with `resumed: true`),
-then tries the same exactly-once claim (`claim_resume`): when the decider resumed, the claim
-fails and the notice is ignored; when the decider died between its commit and its resume, one
-listener wins and resumes within seconds instead of after the recovery grace. Recovery stays
-the safety net for a notice nobody heard (Postgres does not queue notices for a listener that
-is down).
+settling transaction, so delivered only if it commits) reaches the others. A replica that
+hears of another's settlement gives the settler `HANDOFF_GRACE_S` to resume it itself, then
+tries the same exactly-once claim (`claim_resume`): when the settler resumed, the claim fails
+and the notice is ignored; when it died between its commit and its claim, one listener wins
+and resumes within seconds instead of after the recovery grace. A person's decision claims its
+resume in its own transaction (`recording`), so for it that window does not exist and the
+claim always fails here; withdrawals and expiries claim after their commit. Recovery stays the
+safety net for a notice nobody heard (Postgres does not queue notices for a listener that is
+down) and for a claimed resume whose claimer died.
 """
 
 from __future__ import annotations
@@ -39,14 +40,20 @@ HANDOFF_GRACE_S = 5.0
 SettledHandler = Callable[[UUID], Awaitable[object]]
 
 
+def settled_notice(*, approval_id: UUID, workflow_id: str) -> tuple[str, str]:
+    """The channel and payload of the notice that an approval was settled here."""
+    payload = json.dumps(
+        {"approval_id": str(approval_id), "workflow_id": workflow_id, "origin": PROCESS_ID}
+    )
+    return CHANNEL, payload
+
+
 async def notify_settled(
     conn: AsyncConnection[DictRow], *, approval_id: UUID, workflow_id: str
 ) -> None:
     """Queue the notice in the caller's transaction; Postgres sends it at commit."""
-    payload = json.dumps(
-        {"approval_id": str(approval_id), "workflow_id": workflow_id, "origin": PROCESS_ID}
-    )
-    await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+    channel, payload = settled_notice(approval_id=approval_id, workflow_id=workflow_id)
+    await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
 
 
 class SettledListener:

@@ -1,21 +1,60 @@
-"""LangGraph's Postgres checkpointer without its instance-wide lock when it runs on a pool.
+"""LangGraph's Postgres checkpointer without its instance-wide lock when it runs on a pool, and
+without reading a thread's latest checkpoint twice when a run starts.
 
 `AsyncPostgresSaver` wraps every query in one `asyncio.Lock` per instance (langgraph issue
 #7259), so a saver on a pool still runs one checkpoint query at a time. The lock is needed for a
 single shared connection, not for a pool: each query borrows its own connection. See
-docs/upstream-limits.md for the evidence; drop this module once upstream ships the fix (#7269).
+docs/upstream-limits.md for the evidence; drop that part once upstream ships the fix (#7269).
+
+Its writes and reads (de)serialize inline rather than in a worker thread (`asyncio.to_thread`
+upstream): a few hundred bytes of msgpack take microseconds, while each hop to a thread cost
+the event loop its GIL under load (docs/upstream-limits.md).
+
+A run's driver re-reads the thread's checkpoint under the thread's lock before it runs (what
+interrupt is pending, is the run finished), and LangGraph then reads the same checkpoint again
+as the run starts. Within `reusing_latest_read()` the second read is served from the first
+one's row: nobody else writes the thread while its lock is held, and the row is decoded again,
+so the two readers share no mutable object.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+import copy
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Literal, cast
 
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    Checkpoint,
+    CheckpointTuple,
+    get_checkpoint_id,
+)
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg_pool import AsyncConnectionPool
 
 from shared.lib.db.pool import Pool
+
+_READING = object()  # a read of the latest checkpoint is under way: keep its row
+_SERVED = object()  # the kept row was used once, or there was none: later reads go to Postgres
+_LATEST_READS: ContextVar[dict[tuple[str, str], Any] | None] = ContextVar(
+    "latest_checkpoint_reads", default=None
+)
+
+
+@contextmanager
+def reusing_latest_read() -> Iterator[None]:
+    """For a caller that holds the thread's lock: within this block, the first read of a
+    thread's latest checkpoint goes to Postgres and the next one is served from its row, once."""
+    token = _LATEST_READS.set({})
+    try:
+        yield
+    finally:
+        _LATEST_READS.reset(token)
 
 
 class _NoLock(asyncio.Lock):
@@ -42,3 +81,80 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             )
         super().__init__(conn=conn, serde=serde)
         self.lock = _NoLock()
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        reads = _LATEST_READS.get()
+        if reads is None or get_checkpoint_id(config):
+            return await super().aget_tuple(config)
+        configurable = config["configurable"]
+        key = (str(configurable["thread_id"]), str(configurable.get("checkpoint_ns", "")))
+        kept = reads.get(key)
+        if isinstance(kept, dict):
+            reads[key] = _SERVED
+            return await self._load_checkpoint_tuple(kept)
+        if kept is _SERVED:
+            return await super().aget_tuple(config)
+        reads[key] = _READING
+        try:
+            return await super().aget_tuple(config)
+        finally:
+            if reads.get(key) is _READING:
+                # No checkpoint yet (a new thread): nothing to keep, and only the block's first
+                # read may be kept, so a read after the run's own writes is never served stale.
+                reads[key] = _SERVED
+
+    async def _load_checkpoint_tuple(self, value: Any) -> CheckpointTuple:
+        """Upstream's, with the pending writes decoded inline (langgraph-checkpoint-postgres
+        3.2.0, `aio.py`); keeps the row of a latest read under way (see the module)."""
+        reads = _LATEST_READS.get()
+        if reads is not None:
+            key = (str(value["thread_id"]), str(value["checkpoint_ns"]))
+            if reads.get(key) is _READING:
+                # The JSON columns are decoded to dicts that readers may change; keep copies.
+                reads[key] = {
+                    **value,
+                    "checkpoint": copy.deepcopy(value["checkpoint"]),
+                    "metadata": copy.deepcopy(value["metadata"]),
+                }
+        thread = {"thread_id": value["thread_id"], "checkpoint_ns": value["checkpoint_ns"]}
+        parent = value["parent_checkpoint_id"]
+        inline = value["checkpoint"].get("channel_values") or {}
+        checkpoint = cast(
+            Checkpoint,
+            {
+                **value["checkpoint"],
+                "channel_values": {**inline, **self._load_blobs(value["channel_values"])},
+            },
+        )
+        return CheckpointTuple(
+            {"configurable": {**thread, "checkpoint_id": value["checkpoint_id"]}},
+            checkpoint,
+            value["metadata"],
+            {"configurable": {**thread, "checkpoint_id": parent}} if parent else None,
+            self._load_writes(value["pending_writes"]),
+        )
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Upstream's, with the writes encoded inline (3.2.0, `aio.py`)."""
+        query = (
+            self.UPSERT_CHECKPOINT_WRITES_SQL
+            if all(w[0] in WRITES_IDX_MAP for w in writes)
+            else self.INSERT_CHECKPOINT_WRITES_SQL
+        )
+        configurable = config["configurable"]
+        params = self._dump_writes(
+            configurable["thread_id"],
+            configurable["checkpoint_ns"],
+            configurable["checkpoint_id"],
+            task_id,
+            task_path,
+            writes,
+        )
+        async with self._cursor(pipeline=True) as cur:
+            await cur.executemany(query, params)

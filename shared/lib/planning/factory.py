@@ -6,7 +6,6 @@ import logging
 
 from shared.lib.config import AgentConfig
 from shared.lib.planning.conversation import ConversationPlanner, OfflineConversationPlanner
-from shared.lib.planning.llm import LlmPlanner
 from shared.lib.planning.llm_reads import Reader
 from shared.lib.settings import Settings
 
@@ -26,6 +25,10 @@ def conversation_planner(
     if not settings.llm_configured:
         return offline
     log.info("planning with an LLM", extra={"model": settings.llm_model})
+    # Imported here: the OpenAI client takes about a second to import, and start-up pays it
+    # only when an endpoint is configured.
+    from shared.lib.planning.llm import LlmPlanner
+
     return LlmPlanner.from_settings(
         settings,
         catalog=config.catalog,

@@ -47,6 +47,8 @@ class SweepRecord:
     last_started: datetime | None = None
     last_finished: datetime | None = None
     last_error: str | None = None
+    last_duration_ms: float | None = None
+    """How long the last pass took (start-up's first pass includes the recovery reads)."""
 
     def started(self) -> None:
         self.last_started = datetime.now(UTC)
@@ -55,3 +57,6 @@ class SweepRecord:
         self.runs += 1
         self.last_finished = datetime.now(UTC)
         self.last_error = error
+        if self.last_started is not None:
+            elapsed = self.last_finished - self.last_started
+            self.last_duration_ms = round(elapsed.total_seconds() * 1000, 1)

@@ -151,6 +151,7 @@ def sweeper(record: SweepRecord, interval_s: float) -> Detail:
         "runs": record.runs,
         "interval_s": interval_s,
         "last_finished": record.last_finished.isoformat() if record.last_finished else None,
+        "last_duration_ms": record.last_duration_ms,
     }
     if record.last_error:
         raise Down(f"last sweep failed: {record.last_error}")

@@ -24,6 +24,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Interrupt, StateSnapshot
 from langsmith.utils import tracing_is_enabled
 
+from shared.lib.db.checkpointer import reusing_latest_read
 from shared.lib.metrics import WORKFLOW_DURATION, WORKFLOWS
 from shared.lib.notifications.service import Notifier
 from shared.lib.workflows.leases import TargetLeases
@@ -172,10 +173,12 @@ class WorkflowEngine:
             recovered += 1
         return recovered
 
-    async def resume_waiting(self) -> int:
+    async def resume_waiting(self, *, release_expired: bool = True) -> int:
         """Re-assess the workflows waiting for a target whose owner has let go of it (ended,
-        or its lease ran out): each runs again from its risk assessment and claims anew."""
-        if self._leases is not None:
+        or its lease ran out): each runs again from its risk assessment and claims anew.
+        `release_expired`: first clear leases past their time limit (the sweeper's job; a
+        workflow that just ended released its own)."""
+        if self._leases is not None and release_expired:
             await self._leases.release_expired()  # a lease past its time limit lets go
         resumed = 0
         for workflow_id in await self._workflows.in_status(["waiting_for_target"]):
@@ -229,29 +232,39 @@ class WorkflowEngine:
                 trace_id = uuid.uuid4()
                 config["run_id"] = trace_id
                 config.setdefault("metadata", {})["trace_id"] = str(trace_id)
-            run_input = await self._input_to_run(workflow_id, config, graph_input, approval_id)
-            if run_input is _SKIP:
-                return
-            if run_input is _PAUSED:
-                await self._report_pause(workflow_id, config)
-                return
-            try:
-                output = await self._graph.ainvoke(
-                    run_input, config, context=self._context, durability="sync"
-                )
-                # The run's own output names the interrupts it stopped at (durable already):
-                # no need to read back the checkpoint it just wrote.
-                stopped = output.get("__interrupt__", []) if isinstance(output, dict) else None
-                await self._report_pause(workflow_id, config, stopped)
-            except Exception as error:
-                log.exception("workflow run failed", extra={"workflow_id": workflow_id})
-                await self._workflows.update(
-                    workflow_id,
-                    status="failed",
-                    event="error",
-                    error=f"internal error: {error}; continue with POST /resume/{workflow_id}",
-                )
-                await self.status_changed(workflow_id, "failed")
+            with reusing_latest_read():  # the run starts from the checkpoint read here
+                await self._run(workflow_id, config, graph_input, approval_id)
+
+    async def _run(
+        self,
+        workflow_id: str,
+        config: RunnableConfig,
+        graph_input: dict[str, Any] | Command[Any] | None,
+        approval_id: str | None,
+    ) -> None:
+        run_input = await self._input_to_run(workflow_id, config, graph_input, approval_id)
+        if run_input is _SKIP:
+            return
+        if run_input is _PAUSED:
+            await self._report_pause(workflow_id, config)
+            return
+        try:
+            output = await self._graph.ainvoke(
+                run_input, config, context=self._context, durability="sync"
+            )
+            # The run's own output names the interrupts it stopped at (durable already):
+            # no need to read back the checkpoint it just wrote.
+            stopped = output.get("__interrupt__", []) if isinstance(output, dict) else None
+            await self._report_pause(workflow_id, config, stopped)
+        except Exception as error:
+            log.exception("workflow run failed", extra={"workflow_id": workflow_id})
+            await self._workflows.update(
+                workflow_id,
+                status="failed",
+                event="error",
+                error=f"internal error: {error}; continue with POST /resume/{workflow_id}",
+            )
+            await self.status_changed(workflow_id, "failed")
 
     async def _report_pause(
         self, workflow_id: str, config: RunnableConfig, stopped: Sequence[Interrupt] | None = None
@@ -337,7 +350,7 @@ class WorkflowEngine:
 
     async def _resume_waiting_logged(self) -> None:
         try:
-            await self.resume_waiting()
+            await self.resume_waiting(release_expired=False)
         except Exception:  # the sweeper tries again; a release must not fail the run's end
             log.exception("re-assessing workflows waiting for a target failed")
 

@@ -120,17 +120,26 @@ class WorkflowStore:
         values = [Jsonb(v) if name in _JSON_COLUMNS else v for name, v in fields.items()]
         if fields.get("status") in TERMINAL_STATUSES:
             assignments.append("finished_at = coalesce(finished_at, now())")
-        # Kept as two statements in one transaction (not one CTE statement): a process killed
-        # while its UPDATE waits on a row lock must leave nothing behind, and a lone autocommit
-        # statement would still commit once the lock frees (tests/integration/
-        # test_crash_recovery.py, after_step, counts on it).
+        # One statement (the event appended by a CTE beside the UPDATE) inside an explicit
+        # transaction, not a lone autocommit statement: a process killed while its UPDATE
+        # waits on a row lock must leave nothing behind, and an autocommit statement would
+        # still commit once the lock frees (tests/integration/test_crash_recovery.py,
+        # after_step, counts on it). COMMIT is sent only once the statement has answered.
+        params: list[Any] = []
+        parts: list[str] = []
+        if assignments:
+            # Column names come from _UPDATABLE only; values are parameters.
+            columns = ", ".join(assignments)
+            parts.append(f"UPDATE workflows SET {columns}, updated_at = now() WHERE id = %s")  # noqa: S608
+            params += [*values, workflow_id]
+        if event:
+            parts.append(_INSERT_EVENT)
+            params += [workflow_id, event, Jsonb(detail or {})]
+        if not parts:
+            return
+        query = parts[0] if len(parts) == 1 else f"WITH updated AS ({parts[0]}) {parts[1]}"
         async with self._pool.connection() as conn, conn.transaction():
-            if assignments:
-                query = f"UPDATE workflows SET {', '.join(assignments)}, updated_at = now() WHERE id = %s"  # noqa: S608, E501
-                # Column names come from _UPDATABLE only; values are parameters.
-                await conn.execute(query.encode(), [*values, workflow_id])
-            if event:
-                await conn.execute(_INSERT_EVENT, (workflow_id, event, Jsonb(detail or {})))
+            await conn.execute(query.encode(), params)
 
     async def timeline(self, workflow_id: str) -> list[WorkflowEvent]:
         async with self._pool.connection() as conn:

@@ -1,0 +1,239 @@
+"""One decision recorded in one transaction, in as few round trips as it can be: the request
+locked and its audit rows read by one query (the repeat check, the approvers and the answer all
+come from them), then one statement that appends the decision's audit row and, when the
+decision settles the request, also sets its status, (for a decider that resumes the workflow
+itself, as `ApprovalService.decide` does) the claim on the resume, and the notice to other
+replicas: BEGIN, two statements, COMMIT.
+
+Claiming in the decision's own transaction keeps the resume exactly-once: the claim is the
+compare-and-set `claim_resume` does (`resumed_at` set on a settled request), taken while the row
+lock is held and committed with the settlement, so no other caller can see the request settled
+and unclaimed. The decider then hands the resume to its own runner; if it dies first, recovery
+picks the resume up once the claim is older than its grace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+
+from shared.lib.approvals.models import (
+    ApprovalAction,
+    ApprovalRecord,
+    ApprovalStatus,
+    Decision,
+    DecisionResult,
+    GateDecision,
+)
+from shared.lib.approvals.policy import DecisionSubject, authorize_decider
+from shared.lib.approvals.rows import append_action
+from shared.lib.approvals.wakeups import settled_notice
+from shared.lib.errors import ConflictError, InvalidRequestError, NotFoundError
+from shared.lib.planning.models import Plan
+
+
+async def record_decision(
+    conn: AsyncConnection[DictRow],
+    *,
+    approval_id: UUID,
+    actor: str,
+    roles: frozenset[str],
+    decision: Decision,
+    reason: str | None,
+    plan: Plan | None,
+    expected_plan_hash: str | None,
+    shown: dict[str, Any] | None,
+    claim: bool,
+) -> DecisionResult:
+    """Record one decision inside the caller's transaction (see the module's docstring);
+    with `claim`, a settling decision also claims the resume for the caller."""
+    row, actions = await _lock_with_audit(conn, approval_id)
+    role = authorize_decider(
+        DecisionSubject(
+            approval_id=str(row["id"]),
+            requester=row["requester"],
+            plan_authors=tuple(row["context"].get("plan_authors", [])),
+            allowed_roles=tuple(row["allowed_roles"]),
+            risk_level=row["risk_level"],
+            expires_at=row["expires_at"] if row["past_ttl"] else None,
+        ),
+        actor=actor,
+        roles=roles,
+    )
+    _refuse_repeat(row, actions, actor=actor)
+    if expected_plan_hash and expected_plan_hash != row["plan_hash"]:
+        raise ConflictError(
+            f"approval '{approval_id}' is bound to plan {row['plan_hash'][:12]}, not "
+            f"{expected_plan_hash[:12]}; review the current plan and decide again"
+        )
+    if decision == "reject" and not (reason and reason.strip()):
+        raise InvalidRequestError("field 'reason' is required to reject; say why")
+    if decision == "edit" and plan is None:
+        raise InvalidRequestError("field 'plan' is required to edit; send the changed plan")
+    edited = plan if decision == "edit" else None
+    details: dict[str, Any] = {"plan": edited.normalized()} if edited else {}
+    if shown:
+        details["shown"] = shown
+    deciders = [action.actor for action in actions if action.action == "approve"]
+    if decision == "approve":
+        deciders.append(actor)  # the row appended below
+    gate = _gate(row, decision, deciders, actor=actor, reason=reason, plan=edited)
+    vote = {
+        "approval_id": approval_id,
+        "workflow_id": row["workflow_id"],
+        "action": decision,
+        "actor": actor,
+        "role": role,
+        "reason": reason,
+        "plan_hash": edited.hash if edited else row["plan_hash"],
+        "details": details,
+    }
+    if gate is None:
+        actions.append(await append_action(conn, **vote))
+        fields = {k: v for k, v in row.items() if k not in ("past_ttl", "audit")}
+    else:
+        appended, fields = await _append_and_settle(conn, vote, gate, claim=claim)
+        actions.append(appended)
+    approval = ApprovalRecord(**fields, approvals_received=len(deciders), actions=actions)
+    return DecisionResult(approval=approval, gate=gate)
+
+
+def _gate(
+    row: DictRow,
+    decision: Decision,
+    deciders: list[str],
+    *,
+    actor: str,
+    reason: str | None,
+    plan: Plan | None,
+) -> GateDecision | None:
+    """What the decision settles, if it settles the request."""
+    approval_id = str(row["id"])
+    if decision == "reject":
+        return GateDecision(
+            approval_id=approval_id, outcome="rejected", decided_by=[actor], reason=reason
+        )
+    if decision == "edit":
+        return GateDecision(
+            approval_id=approval_id, outcome="edited", decided_by=[actor], reason=reason, plan=plan
+        )
+    if len(deciders) < row["required_approvals"]:
+        return None
+    return GateDecision(
+        approval_id=approval_id, outcome="approved", decided_by=deciders, reason=reason
+    )
+
+
+_STATUS_OF = {
+    "rejected": ApprovalStatus.REJECTED,
+    "edited": ApprovalStatus.SUPERSEDED,
+    "approved": ApprovalStatus.APPROVED,
+}
+
+
+_APPEND_AND_SETTLE = sql.SQL(
+    "WITH appended AS (INSERT INTO approval_actions (approval_id, workflow_id, action, actor,"
+    " role, reason, plan_hash, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    " RETURNING action, actor, role, reason, plan_hash, details, created_at),"
+    " settled AS (UPDATE approval_requests SET status = %s, decided_at = now(){claimed}"
+    " WHERE id = %s RETURNING *),"
+    " notified AS (SELECT pg_notify(%s, %s))"
+    " SELECT row_to_json(appended) AS action, row_to_json(settled) AS request"
+    " FROM appended, settled, notified"
+)
+
+
+async def _append_and_settle(
+    conn: AsyncConnection[DictRow], vote: dict[str, Any], gate: GateDecision, *, claim: bool
+) -> tuple[ApprovalAction, dict[str, Any]]:
+    """The settling decision's audit row, the settled status with (when `claim`) the claim on
+    the resume, and the notice to other replicas (sent at commit), in one statement."""
+    claimed = sql.SQL(", resumed_at = now()" if claim else "")
+    channel, payload = settled_notice(
+        approval_id=vote["approval_id"], workflow_id=vote["workflow_id"]
+    )
+    row = await (
+        await conn.execute(
+            _APPEND_AND_SETTLE.format(claimed=claimed),
+            (
+                vote["approval_id"],
+                vote["workflow_id"],
+                vote["action"],
+                vote["actor"],
+                vote["role"],
+                vote["reason"],
+                vote["plan_hash"],
+                Jsonb(vote["details"]),
+                _STATUS_OF[gate.outcome].value,
+                vote["approval_id"],
+                channel,
+                payload,
+            ),
+        )
+    ).fetchone()
+    assert row is not None  # the request is locked by this transaction
+    return ApprovalAction(**row["action"]), dict(row["request"])
+
+
+async def _lock_with_audit(
+    conn: AsyncConnection[DictRow], approval_id: UUID
+) -> tuple[DictRow, list[ApprovalAction]]:
+    """The pending request's row, locked, and its audit rows, in one query."""
+    row = await (
+        await conn.execute(
+            "SELECT r.*, r.expires_at <= now() AS past_ttl,"
+            " (SELECT coalesce(json_agg(json_build_object('action', a.action, 'actor', a.actor,"
+            " 'role', a.role, 'reason', a.reason, 'plan_hash', a.plan_hash, 'details',"
+            " a.details, 'created_at', a.created_at) ORDER BY a.id), '[]')"
+            " FROM approval_actions a WHERE a.approval_id = r.id) AS audit"
+            " FROM approval_requests r WHERE r.id = %s FOR UPDATE OF r",
+            (approval_id,),
+        )
+    ).fetchone()
+    _check_pending(approval_id, row)
+    assert row is not None
+    return row, [ApprovalAction(**action) for action in row["audit"]]
+
+
+def _refuse_repeat(row: DictRow, actions: list[ApprovalAction], *, actor: str) -> None:
+    voted = next(
+        (a for a in actions if a.actor == actor and a.action in ("approve", "reject")), None
+    )
+    if voted is not None:
+        raise ConflictError(
+            f"'{actor}' already chose {voted.action} on approval '{row['id']}'; each "
+            f"approver counts once ({row['required_approvals']} distinct approvers needed)"
+        )
+
+
+def not_found(approval_id: UUID) -> NotFoundError:
+    return NotFoundError(
+        f"approval '{approval_id}' not found; list open ones with GET /approvals/pending"
+    )
+
+
+async def lock_request(conn: AsyncConnection[DictRow], approval_id: UUID) -> DictRow:
+    """The pending request's row, locked until the transaction ends; 404 or 409 otherwise."""
+    row = await (
+        await conn.execute(
+            "SELECT *, expires_at <= now() AS past_ttl FROM approval_requests"
+            " WHERE id = %s FOR UPDATE",
+            (approval_id,),
+        )
+    ).fetchone()
+    _check_pending(approval_id, row)
+    assert row is not None
+    return row
+
+
+def _check_pending(approval_id: UUID, row: DictRow | None) -> None:
+    if row is None:
+        raise not_found(approval_id)
+    if row["status"] != ApprovalStatus.PENDING:
+        raise ConflictError(
+            f"approval '{approval_id}' is already {row['status']}; nothing was changed"
+        )
