@@ -80,7 +80,8 @@ def changes_ruled_out(
     """The mutating steps, when the reads already done (`read`, by step index) make every one's
     condition fail; None when any change could still run. Execution then records them skipped
     through the same conditions, from the same ledger rows."""
-    known = dict(enumerate(read))
+    # A read the budget left for later has no outcome yet: a condition on it is undecided.
+    known = {index: result for index, result in enumerate(read) if result["status"] != "not_run"}
     skipped: list[int] = []
     for index, step in enumerate(plan.steps):
         if index in known or not mutates(ctx, step.operation):

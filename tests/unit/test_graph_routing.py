@@ -297,6 +297,8 @@ def _conditional(*steps: tuple[str, int | None]) -> Plan:
         ((("stop", None), ("health", None), ("start", 1)), [], None),
         # a change that depends on a ruled-out change is ruled out with it
         ((("health", None), ("stop", 0), ("start", 1)), ["ok"], [1, 2]),
+        # a skipped read did not fail: the restart's condition fails with it
+        ((("health", None), ("restart", 0)), ["skipped"], [1]),
         # reads only: nothing to rule out, the normal path decides
         ((("health", None), ("logs", None)), ["ok", "ok"], None),
     ],
@@ -309,3 +311,22 @@ def test_changes_are_ruled_out_only_when_the_reads_already_decide_every_one(
     assert changes_ruled_out(_Catalogued(), plan, results) == ruled_out  # type: ignore[arg-type]
     state: WorkflowState = {"changes_ruled_out": bool(ruled_out)}
     assert after_investigation(state) == ("execute" if ruled_out else "request_approval")
+
+
+def test_a_read_left_for_later_decides_no_condition() -> None:
+    """The investigation budget can leave a read for execution: whatever the condition on it
+    asks, its outcome is unknown before the gate, so the gate is not skipped."""
+    for status in ("ok", "failed"):
+        plan = Plan(
+            steps=[
+                PlannedOperation(operation="health", target="web", environment="prod"),
+                PlannedOperation(
+                    operation="restart",
+                    target="web",
+                    environment="prod",
+                    when={"step": 0, "status": status},
+                ),
+            ]
+        )
+        ruled_out = changes_ruled_out(_Catalogued(), plan, [{"status": "not_run"}])  # type: ignore[arg-type]
+        assert ruled_out is None, status
