@@ -12,6 +12,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.routing import Route
 
 from agent_orchestrator import __version__
+from agent_orchestrator.alerts.inbound import problems as inbound_problems_router
 from agent_orchestrator.alerts.inbound import router as inbound_router
 from agent_orchestrator.alerts.routes import router as alerts_router
 from agent_orchestrator.approvals.routes import router as approvals_router
@@ -62,6 +63,8 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
             "status",
             "inbox",
             "slack",
+            "deliveries",
+            "tracker_outbox",
         ):
             setattr(app.state, name, getattr(runtime, name))
         log.info("service started", extra={"embedded_db": database.embedded is not None})
@@ -94,6 +97,7 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
     app.include_router(chat_router)
     app.include_router(alerts_router)
     app.include_router(inbound_router)
+    app.include_router(inbound_problems_router)
     app.include_router(catalog_router)
     app.include_router(gateway_router)
     app.include_router(slack_router)

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.lib.alerts.inbound.deliveries import DeliveryLog
 from shared.lib.alerts.inbound.service import InboundService
 from shared.lib.alerts.service import AlertService
 from shared.lib.alerts.store import AlertStore
@@ -27,6 +28,7 @@ from shared.lib.principals import MISSING_KEY, UNKNOWN_KEY, Principal, presented
 from shared.lib.settings import Settings as AgentSettings
 from shared.lib.slack.service import SlackInteractivity
 from shared.lib.status.service import StatusService
+from shared.lib.trackers.store import TrackerStore
 from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.store import WorkflowStore
 
@@ -100,6 +102,16 @@ def get_chat(request: Request) -> ChatService:
     return chat
 
 
+def get_deliveries(request: Request) -> DeliveryLog:
+    deliveries: DeliveryLog = request.app.state.deliveries
+    return deliveries
+
+
+def get_tracker_outbox(request: Request) -> TrackerStore:
+    outbox: TrackerStore = request.app.state.tracker_outbox
+    return outbox
+
+
 def get_inbox(request: Request) -> InboxStore:
     inbox: InboxStore = request.app.state.inbox
     return inbox
@@ -162,4 +174,6 @@ Chat = Annotated[ChatService, Depends(get_chat)]
 Catalog = Annotated[OperationCatalog, Depends(get_catalog)]
 Status = Annotated[StatusService, Depends(get_status)]
 Inbox = Annotated[InboxStore, Depends(get_inbox)]
+Deliveries = Annotated[DeliveryLog, Depends(get_deliveries)]
+TrackerOutbox = Annotated[TrackerStore, Depends(get_tracker_outbox)]
 Slack = Annotated[SlackInteractivity, Depends(get_slack)]

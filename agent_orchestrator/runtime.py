@@ -78,6 +78,8 @@ class AgentRuntime:
     sweeps: SweepRecord
     inbox: InboxStore
     slack: SlackInteractivity
+    deliveries: DeliveryLog
+    tracker_outbox: TrackerStore
     trackers: TrackerService | None = None
     sweeper: asyncio.Task[None] | None = None
     settled: SettledListener | None = None
@@ -193,6 +195,7 @@ async def start_runtime(
         incidents=trackers,
     )
     sweeps = SweepRecord()
+    deliveries = DeliveryLog(database.pool)
     ssh = executors.get("ssh")
     status = StatusService(
         settings=settings,
@@ -233,7 +236,7 @@ async def start_runtime(
             settings=settings,
             alerts=alerts,
             records=alert_records,
-            deliveries=DeliveryLog(database.pool),
+            deliveries=deliveries,
             throttle=WebhookThrottle(
                 per_source=settings.webhook_rate_limit,
                 per_principal=settings.webhook_principal_rate_limit,
@@ -245,6 +248,8 @@ async def start_runtime(
         sweeps=sweeps,
         inbox=InboxStore(database.pool),
         slack=slack_interactivity(settings, config, decisions, approvals),
+        deliveries=deliveries,
+        tracker_outbox=TrackerStore(database.pool),
     )
     if trackers is not None:
         await trackers.start()

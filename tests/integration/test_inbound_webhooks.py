@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from agent_orchestrator.app import create_app
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.settings import load_settings
-from tests.helpers import CONFIG_DIR, FIXTURES, wait_for, wait_status
+from tests.helpers import CONFIG_DIR, FIXTURES, auth, wait_for, wait_status
 from tests.integration import inbound_support as s
 from tests.testbed.tracker_server import TrackerServer
 
@@ -120,6 +120,14 @@ def test_wrong_stale_and_replayed_deliveries_do_nothing(
     assert s.rows(database_url, ALERTS) == []
     reasons = s.rows(database_url, "SELECT source, reason FROM webhook_rejections ORDER BY id")
     assert [r["source"] for r in reasons] == ["github", "sentry", "sentry"]
+    listed = api.get("/webhooks/rejections", headers=auth("carol"))
+    assert listed.status_code == 200, listed.text
+    assert [r["source"] for r in listed.json()] == ["sentry", "sentry", "github"]  # newest first
+    assert "stale" in listed.json()[0]["reason"]
+    github = api.get("/webhooks/rejections?source=github", headers=auth("bob")).json()
+    assert [r["reason"] for r in github] == [reasons[0]["reason"]]
+    assert api.get("/webhooks/rejections", headers=auth("alice")).status_code == 403
+    assert api.get("/webhooks/rejections?source=gitlab", headers=auth("bob")).status_code == 422
 
     first = s.send_github(api, "workflow_run", s.workflow_run("failure"), delivery="d-1")
     again = s.send_github(api, "workflow_run", s.workflow_run("failure"), delivery="d-1")
@@ -218,6 +226,10 @@ def test_a_failed_workflow_completes_while_the_tracker_is_down_and_is_retried(
     )
     assert letter["kind"] == "open" and "unreachable" in letter["last_error"]
     assert letter["attempts"] >= 2
+    [shown] = api.get("/trackers/outbox", headers=auth("bob")).json()
+    assert (shown["status"], shown["last_error"]) == ("dead_letter", letter["last_error"])
+    assert "body" not in shown
+    assert api.get("/trackers/outbox", headers=auth("alice")).status_code == 403
     with TrackerServer(port) as tracker:
         wait_for(
             lambda: _outbox(database_url),
@@ -225,5 +237,6 @@ def test_a_failed_workflow_completes_while_the_tracker_is_down_and_is_retried(
             what="the dead letter delivered once the tracker is back",
         )
         [issue] = tracker.issues
+    assert api.get("/trackers/outbox", headers=auth("bob")).json() == []  # nothing left
     assert f"https://agent.example/inbox/workflows/{workflow_id}" in issue.body
     assert "health" in issue.body and "failed" in issue.title

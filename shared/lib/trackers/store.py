@@ -142,6 +142,19 @@ class TrackerStore:
                 (closed, issue_id),
             )
 
+    async def undelivered(self, *, limit: int = 100) -> list[OutboxRow]:
+        """Messages the tracker has not taken yet (pending, dead letters, abandoned), newest
+        first: what a person looks at when incidents do not show up in the tracker."""
+        async with self._pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT * FROM tracker_outbox WHERE status <> 'delivered'"
+                    " ORDER BY id DESC LIMIT %s",
+                    (limit,),
+                )
+            ).fetchall()
+        return [OutboxRow(**row) for row in rows]
+
     async def outbox(self, *, fingerprint: str | None = None) -> list[OutboxRow]:
         async with self._pool.connection() as conn:
             rows = await (
