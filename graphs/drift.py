@@ -60,8 +60,9 @@ def changes(before: dict[str, Any], now: dict[str, Any]) -> list[dict[str, Any]]
 
 
 async def check_drift(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
-    """Between the approval and the first mutation: read the targets again. A read only, so the
-    node is safe to run again after a crash."""
+    """Between the approval and the first mutation: read the targets again. The gate runs it
+    once an approval is in (one step, one checkpoint, for the decision and this read); a read
+    only, so it is safe to run again when the gate's step is re-run after a crash."""
     ctx, workflow_id = runtime.context, state["workflow_id"]
     planned = Plan.model_validate(state["plan"])
     before = state.get("fingerprint") or {}
@@ -101,6 +102,7 @@ async def check_drift(state: WorkflowState, runtime: Runtime[WorkflowContext]) -
 
 
 def after_drift(state: WorkflowState) -> Literal["execute", "investigate", "report"]:
+    """Where an approved run goes once its targets were read again."""
     if not state.get("drift"):
         return "execute"
     if (state.get("decision") or {}).get("outcome") == "withdrawn":

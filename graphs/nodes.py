@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from graphs.context import WorkflowContext
-from graphs.drift import fingerprint
+from graphs.drift import check_drift, fingerprint
 from graphs.inbox import gate_decision, gate_interrupt
 from graphs.ownership import release_targets
 from graphs.rollback import rollback_status
@@ -122,12 +122,16 @@ async def request_approval(
     return {"approval_id": str(record.id), "fingerprint": seen}
 
 
-async def gate(state: WorkflowState) -> dict[str, Any]:
+async def gate(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
     """The pause. Resumed with a GateDecision by /approve, /reject, the sweeper or a withdrawal.
-    A coroutine although it awaits nothing: LangGraph runs a plain function in a worker thread."""
+    An approval reads the targets again before anything runs (check_drift): in this step, so
+    the decision and that read cost one checkpoint."""
     answer = interrupt(gate_interrupt(dict(state)))
     decision = gate_decision(answer, approval_id=str(state.get("approval_id")))
-    return {"decision": decision.model_dump(mode="json")}
+    update: dict[str, Any] = {"decision": decision.model_dump(mode="json")}
+    if decision.outcome == "approved":
+        update |= await check_drift({**state, **update}, runtime)  # type: ignore[typeddict-item]
+    return update
 
 
 async def apply_edit(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:

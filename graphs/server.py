@@ -87,8 +87,6 @@ async def make_graph(config: RunnableConfig) -> CompiledStateGraph[Any, Any, Any
 
 
 def _bound(name: str, node: Node, context: WorkflowContext) -> Node:
-    if name == "gate":
-        return node  # the pause: it reads only the state
     if name == "intake":
 
         async def intake(

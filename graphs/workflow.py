@@ -1,10 +1,10 @@
 """The graph factory: intake -> plan -> assess_risk -> claim_targets -> [investigate ->
-request_approval -> gate -> check_drift] -> execute -> verify -> report. Reads that rule out
-every change go from investigate straight to execute; a drifted target goes back to
-investigate for a new round; a leased target merges the request into its owner or
-waits for it (graphs/ownership.py). Built without a checkpointer, so the service
-(AsyncPostgresSaver) and LangGraph Server (langgraph.json -> graphs/server.py:make_graph)
-compile it their own way."""
+request_approval -> gate] -> execute -> verify -> report. An approval's gate step reads the
+targets again (graphs/drift.py): a drifted target goes back to investigate for a new round.
+Reads that rule out every change go from investigate straight to execute; a leased target
+merges the request into its owner or waits for it (graphs/ownership.py). Built without a
+checkpointer, so the service (AsyncPostgresSaver) and LangGraph Server (langgraph.json ->
+graphs/server.py:make_graph) compile it their own way."""
 
 from __future__ import annotations
 
@@ -27,10 +27,16 @@ def after_assessment(state: WorkflowState) -> Literal["execute", "investigate"]:
     return "execute" if state.get("auto_approved") else "investigate"
 
 
-def after_gate(state: WorkflowState) -> Literal["check_drift", "apply_edit", "report"]:
+def after_gate(
+    state: WorkflowState,
+) -> Literal["execute", "investigate", "apply_edit", "report"]:
+    """Approved: on to execution, unless the targets drifted (a new round, or the end when the
+    alert behind it resolved); edited: assess the edit; anything else ends the run."""
     outcome = (state.get("decision") or {}).get("outcome")
+    if outcome in ("approved", "withdrawn") and state.get("drift"):
+        return drift.after_drift(state)
     if outcome == "approved":
-        return "check_drift"
+        return "execute"
     if outcome == "edited":
         return "apply_edit"
     return "report"
@@ -71,7 +77,6 @@ def build_graph(bind: Binder | None = None) -> StateGraph[WorkflowState, Any]:
         ("request_approval", nodes.request_approval),
         ("gate", nodes.gate),
         ("apply_edit", nodes.apply_edit),
-        ("check_drift", drift.check_drift),
         ("execute", nodes.execute),
         ("verify", nodes.verify),
         ("propose_rollback", rollback.propose_rollback),
@@ -88,7 +93,6 @@ def build_graph(bind: Binder | None = None) -> StateGraph[WorkflowState, Any]:
     graph.add_edge("request_approval", "gate")
     graph.add_conditional_edges("gate", _in_loop(after_gate))
     graph.add_edge("apply_edit", "assess_risk")
-    graph.add_conditional_edges("check_drift", _in_loop(drift.after_drift))
     graph.add_edge("execute", "verify")
     graph.add_conditional_edges("verify", _in_loop(rollback.after_verify))
     graph.add_conditional_edges("propose_rollback", _in_loop(rollback.after_proposal))

@@ -51,7 +51,9 @@ def test_after_assessment_runs_only_what_needs_no_approval() -> None:
 @pytest.mark.parametrize(
     ("state", "route"),
     [
-        (_decided("approved"), "check_drift"),
+        (_decided("approved"), "execute"),
+        ({**_decided("approved"), "drift": {"round": 1, "targets": {}}}, "investigate"),
+        ({**_decided("withdrawn"), "drift": {"round": 1, "targets": {}}}, "report"),
         (_decided("edited"), "apply_edit"),
         (_decided("rejected", "not now"), "report"),
         (_decided("expired"), "report"),
@@ -59,7 +61,17 @@ def test_after_assessment_runs_only_what_needs_no_approval() -> None:
         ({"decision": None}, "report"),
         ({}, "report"),
     ],
-    ids=["approved", "edited", "rejected", "expired", "withdrawn", "none", "missing"],
+    ids=[
+        "approved",
+        "approved-drifted",
+        "drifted-alert-resolved",
+        "edited",
+        "rejected",
+        "expired",
+        "withdrawn",
+        "none",
+        "missing",
+    ],
 )
 def test_after_gate_executes_only_an_approval(state: WorkflowState, route: str) -> None:
     assert after_gate(state) == route
