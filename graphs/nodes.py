@@ -115,9 +115,10 @@ async def request_approval(
         APPROVAL_REQUESTS.labels(risk_level=assessment.tier.value).inc()
     # The workflow says `awaiting_approval` only once the gate's pause is in the checkpoint:
     # the engine reports the pause (see WorkflowEngine.on_pause), not this node.
-    await ctx.workflows.update(workflow_id, approval_id=approval_id)
-    if ctx.leases is not None:  # requests merged into this one before it asked anyone
-        await ctx.leases.note_followers(workflow_id, approval_id)
+    if ctx.leases is not None:  # with the requests merged into this one before it asked
+        await ctx.leases.name_approval(workflow_id, approval_id)
+    else:
+        await ctx.workflows.update(workflow_id, approval_id=approval_id)
     seen = fingerprint(ctx.catalog, planned, context["targets"])
     return {"approval_id": str(record.id), "fingerprint": seen}
 

@@ -29,7 +29,7 @@ async def new_workflow(workflows: WorkflowStore, requester: str) -> str:
     return workflow_id
 
 
-async def ask(approvals: ApprovalStore, workflows: WorkflowStore, owner: str) -> uuid.UUID:
+async def ask(approvals: ApprovalStore, leases: TargetLeases, owner: str) -> uuid.UUID:
     """What the owner's request_approval node does: the approval, then the row names it."""
     approval_id = uuid.uuid4()
     await approvals.create(
@@ -46,7 +46,7 @@ async def ask(approvals: ApprovalStore, workflows: WorkflowStore, owner: str) ->
         timeout_outcome="expire",
         round_=1,
     )
-    await workflows.update(owner, approval_id=approval_id)
+    await leases.name_approval(owner, approval_id)
     return approval_id
 
 
@@ -62,9 +62,7 @@ async def test_a_merge_racing_the_owners_approval_is_noted_on_it_once(database: 
         assert claimed.outcome == "owned"
 
         async def owner_asks(owner: str = owner) -> uuid.UUID:
-            approval_id = await ask(approvals, workflows, owner)
-            await leases.note_followers(owner, approval_id)
-            return approval_id
+            return await ask(approvals, leases, owner)
 
         approval_id, merged = await asyncio.gather(
             owner_asks(),

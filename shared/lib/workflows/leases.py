@@ -121,8 +121,8 @@ class TargetLeases:
             " VALUES (%s, 'merged_into', %s)",
             (workflow_id, Jsonb({"owner": owner})),
         )
-        # Read the owner's approval under the lock its note_followers takes: either this merge
-        # sees the approval and notes itself, or the owner's note (after it) sees this merge.
+        # Read the owner's approval under the lock name_approval takes: either this merge sees
+        # the approval and notes itself, or the owner's naming (after it) sees this merge.
         await _lock_followers(conn, owner)
         row = await (
             await conn.execute("SELECT approval_id FROM workflows WHERE id = %s", (owner,))
@@ -130,11 +130,15 @@ class TargetLeases:
         if row is not None and row["approval_id"] is not None:
             await _note_followers(conn, owner, row["approval_id"])
 
-    async def note_followers(self, owner: str, approval_id: UUID) -> None:
-        """Put every request merged into `owner` on its approval (once), for the approver.
-        Called once the owner's row names the approval."""
+    async def name_approval(self, owner: str, approval_id: UUID) -> None:
+        """The owner's row names its approval, and every request merged into it so far goes on
+        that approval (once), for the approver: one transaction, under the lock a merge takes."""
         async with self._pool.connection() as conn, conn.transaction():
             await _lock_followers(conn, owner)
+            await conn.execute(
+                "UPDATE workflows SET approval_id = %s, updated_at = now() WHERE id = %s",
+                (approval_id, owner),
+            )
             await _note_followers(conn, owner, approval_id)
 
     async def release(self, workflow_id: str) -> int:
