@@ -46,6 +46,7 @@ SETTING_HELP: dict[str, tuple[str, str]] = {
     "log_level": ("LOG_LEVEL", "use one of DEBUG, INFO, WARNING, ERROR"),
     "db_pool_max": ("DB_POOL_MAX", "use a pool size between 2 and 200"),
     "db_pool_timeout_s": ("DB_POOL_TIMEOUT_S", "use seconds between 0.5 and 120"),
+    "db_prepared_statements": ("DB_PREPARED_STATEMENTS", "use true or false"),
     "max_body_bytes": ("AGENT_MAX_BODY_BYTES", "use a size in bytes between 1024 and 16777216"),
     "body_timeout_s": ("AGENT_BODY_TIMEOUT_S", "use seconds between 0.5 and 300"),
     "auth_failures_per_minute": (
@@ -151,6 +152,9 @@ class Settings(BaseSettings):
         default=5.0, ge=0.5, le=120, validation_alias="DB_POOL_TIMEOUT_S"
     )
     """How long a request waits for a database connection before answering 503."""
+    db_prepared_statements: bool = Field(default=True, validation_alias="DB_PREPARED_STATEMENTS")
+    """Prepare a query on a connection once it ran there a few times (Postgres then skips its
+    parse and plan); false behind a transaction pooler that cannot carry them."""
     max_body_bytes: int = Field(
         default=256 * 1024, ge=1024, le=16 * 1024 * 1024, validation_alias="AGENT_MAX_BODY_BYTES"
     )

@@ -59,7 +59,10 @@ async def open_database(settings: Settings, *, migrate: bool = True) -> Database
     url, embedded = await resolve_database_url(settings)
     try:
         pool = await open_pool(
-            url, max_size=settings.db_pool_max, timeout_s=settings.db_pool_timeout_s
+            url,
+            max_size=settings.db_pool_max,
+            timeout_s=settings.db_pool_timeout_s,
+            prepare=settings.db_prepared_statements,
         )
     except Exception:
         if embedded is not None:
@@ -83,7 +86,7 @@ async def migrate_database(database: Database, *, owner_url: str | None = None) 
     """
     if owner_url is None:
         return await _migrate(database.pool, database.migrations)
-    owner_pool = await open_pool(owner_url, max_size=2, name="devops-agent-migrate")
+    owner_pool = await open_pool(owner_url, max_size=2, name="devops-agent-migrate", prepare=False)
     try:
         return await _migrate(owner_pool, database.migrations)
     finally:

@@ -139,7 +139,7 @@ async def apply_migrations(
 async def _as_owner(conn: AsyncConnection[DictRow], migration: Migration, sql: str) -> None:
     """Run migration DDL; a role without the right gets told which role should run it."""
     try:
-        await conn.execute(sql.encode())
+        await conn.execute(sql.encode(), prepare=False)  # many statements: never preparable
     except errors.InsufficientPrivilege as error:
         raise MigrationError(
             f"role {conn.info.user!r} may not apply migration {migration.version:04d}_"

@@ -7,16 +7,25 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
+PREPARE_AFTER = 5  # psycopg's default prepare_threshold
 
 
 async def open_pool(
-    url: str, *, max_size: int = 20, name: str = "devops-agent", timeout_s: float = 30.0
+    url: str,
+    *,
+    max_size: int = 20,
+    name: str = "devops-agent",
+    timeout_s: float = 30.0,
+    prepare: bool = True,
 ) -> Pool:
     """Open a pool whose connections suit both our queries and LangGraph's saver.
 
-    The Postgres saver needs autocommit, dict rows and no server-side prepared statements
-    (they break behind transaction poolers), so every connection is configured that way.
-    `timeout_s` bounds the wait for a connection, so a database outage answers fast.
+    The Postgres saver needs autocommit and dict rows, so every connection is configured that
+    way. With `prepare` a query is prepared on a connection after psycopg's default of
+    `PREPARE_AFTER` runs there: Postgres then skips parsing and planning it (a third of its CPU
+    per workflow, docs/benchmarks.md). Without it nothing is prepared, for transaction poolers
+    that cannot carry prepared statements from one transaction to the next. `timeout_s` bounds
+    the wait for a connection, so a database outage answers fast.
     """
     pool: Pool = AsyncConnectionPool(
         url,
@@ -25,7 +34,11 @@ async def open_pool(
         name=name,
         timeout=timeout_s,
         open=False,
-        kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row},
+        kwargs={
+            "autocommit": True,
+            "prepare_threshold": PREPARE_AFTER if prepare else None,
+            "row_factory": dict_row,
+        },
         connection_class=AsyncConnection[DictRow],
     )
     await pool.open(wait=True, timeout=30)
