@@ -90,6 +90,26 @@ async def test_a_waiter_wins_once_the_holder_lets_go_within_its_wait(
     assert await first.try_acquire("wf-a") is True  # released again when the block ended
 
 
+async def test_a_release_in_this_process_wakes_its_waiter_without_a_retry(
+    replicas: tuple[CountingLocks, CountingLocks], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The waiter's own retries are pushed past the deadline: only the release can wake it."""
+    monkeypatch.setattr("shared.lib.workflows.locks.RETRY_INTERVAL_S", 10 * DEADLINE_S)
+    first, _ = replicas
+    assert await first.try_acquire("wf-a")
+
+    async def wait_long() -> bool:
+        async with first.holding("wf-a", wait_s=10 * DEADLINE_S) as won:
+            return won
+
+    waiter = asyncio.create_task(wait_long())
+    await asyncio.wait_for(first.refused.wait(), timeout=DEADLINE_S)
+    await first.release("wf-a")
+
+    assert await asyncio.wait_for(waiter, timeout=DEADLINE_S) is True
+    assert first.attempts == 3  # the holder's, the waiter's refused one, the waiter's win
+
+
 async def test_holding_releases_on_exit_even_after_an_error(
     replicas: tuple[CountingLocks, CountingLocks],
 ) -> None:

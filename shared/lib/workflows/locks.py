@@ -8,6 +8,7 @@ recovering replica can pick the workflow up without leases or timeouts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ class WorkflowLocks:
         self._conn: AsyncConnection[tuple[object, ...]] | None = None
         self._mutex = asyncio.Lock()
         self._held: set[str] = set()
+        self._freed: dict[str, asyncio.Event] = {}  # set when this process releases the lock
 
     async def open(self) -> None:
         self._conn = await AsyncConnection.connect(self._url, autocommit=True)
@@ -59,15 +61,25 @@ class WorkflowLocks:
             self._held.discard(workflow_id)
             conn = await self._connection()
             await conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key(workflow_id),))
+            freed = self._freed.pop(workflow_id, None)
+        if freed is not None:
+            freed.set()
 
     async def acquire_within(self, workflow_id: str, *, timeout_s: float) -> bool:
         """Try until `timeout_s` passes: a run that is just reaching its pause holds the lock
-        for a few milliseconds more, and a resume should wait that out, not give up."""
-        deadline = asyncio.get_running_loop().time() + timeout_s
+        for a few milliseconds more, and a resume should wait that out, not give up. A release
+        in this process wakes the waiter at once; one elsewhere is seen by trying again every
+        `RETRY_INTERVAL_S`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         while not await self.try_acquire(workflow_id):
-            if asyncio.get_running_loop().time() >= deadline:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                self._freed.pop(workflow_id, None)
                 return False
-            await asyncio.sleep(RETRY_INTERVAL_S)
+            freed = self._freed.setdefault(workflow_id, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(freed.wait(), timeout=min(remaining, RETRY_INTERVAL_S))
         return True
 
     @asynccontextmanager
