@@ -87,6 +87,55 @@ async def test_interrupt_and_resume_round_trip_through_postgres(pool: Pool) -> N
     assert row is not None and row["n"] >= 4
 
 
+async def _stored_rows(pool: Pool, thread_id: str) -> dict[str, list[tuple[Any, ...]]]:
+    """The thread's stored values: each checkpoint's inline values and updated channels, and
+    the blobs (channel versions carry a random part, so they are left out)."""
+    async with pool.connection() as conn:
+        checkpoints = await (
+            await conn.execute(
+                "SELECT jsonb_build_array(checkpoint->'channel_values',"
+                " checkpoint->'updated_channels') AS body, metadata FROM checkpoints"
+                " WHERE thread_id = %s ORDER BY checkpoint_id",
+                (thread_id,),
+            )
+        ).fetchall()
+        blobs = await (
+            await conn.execute(
+                "SELECT channel, type, blob FROM checkpoint_blobs WHERE thread_id = %s"
+                " ORDER BY channel, version",
+                (thread_id,),
+            )
+        ).fetchall()
+    return {
+        "checkpoints": [(row["body"], row["metadata"]) for row in checkpoints],
+        "blobs": [(row["channel"], row["type"], row["blob"]) for row in blobs],
+    }
+
+
+async def test_a_checkpoint_is_stored_as_the_stock_saver_stores_it(pool: Pool) -> None:
+    """The one-statement write keeps upstream's layout: primitive values inline in the JSON,
+    others (the decision, a dict) as blobs; a stock saver reads ours back."""
+    ours, stock = _thread(), _thread()
+    for saver, config in ((PooledPostgresSaver(pool), ours), (AsyncPostgresSaver(pool), stock)):
+        graph = _graph().compile(checkpointer=saver)
+        await graph.ainvoke({}, config, durability="sync")
+        await graph.ainvoke(Command(resume={"outcome": "approved"}), config, durability="sync")
+    ours_rows = await _stored_rows(pool, ours["configurable"]["thread_id"])
+    stock_rows = await _stored_rows(pool, stock["configurable"]["thread_id"])
+    assert len(ours_rows["checkpoints"]) == len(stock_rows["checkpoints"]) >= 4
+    assert [body for body, _ in ours_rows["checkpoints"]] == [
+        body for body, _ in stock_rows["checkpoints"]
+    ]
+    assert ours_rows["blobs"] == stock_rows["blobs"]
+    assert any(channel == "decision" for channel, _, _ in ours_rows["blobs"])
+    read_back = await _graph().compile(checkpointer=AsyncPostgresSaver(pool)).aget_state(ours)
+    assert read_back.values == {
+        "plan": "restart web",
+        "decision": {"outcome": "approved"},
+        "ran": True,
+    }
+
+
 async def test_a_query_does_not_wait_for_another_in_flight(pool: Pool) -> None:
     # alist() keeps its cursor (and, upstream, the instance lock) while it yields; a read made
     # during that iteration deadlocks the stock saver and must go through on ours.
