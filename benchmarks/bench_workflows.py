@@ -70,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="in flight (default 16)")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (default 1)")
     parser.add_argument("--savers", type=int, default=4, help="saver instances to spread over")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="the service's AGENT_WORKERS (default 1)"
+    )
     parser.add_argument("--pending", type=int, default=10_000, help="approvals to list")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -144,7 +147,9 @@ def _web_targets(count: int) -> list[str]:
     return [f"web-{i:05d}" for i in range(count)]
 
 
-def _service_env(database_url: str, tmp: Path, *, targets: list[str]) -> dict[str, str]:
+def _service_env(
+    database_url: str, tmp: Path, *, targets: list[str], workers: int = 1
+) -> dict[str, str]:
     services = "".join(
         f"      {name}:\n        kind: docker\n        docker_host: local\n"
         f"        container: prod-{name}\n        tags: [customer-facing]\n"
@@ -162,6 +167,7 @@ def _service_env(database_url: str, tmp: Path, *, targets: list[str]) -> dict[st
         "AGENT_ENVIRONMENTS_FILE": str(environments),
         "AGENT_DATA_DIR": str(tmp),
         "DB_POOL_MAX": str(POOL_MAX),
+        "AGENT_WORKERS": str(workers),
     }
 
 
@@ -342,7 +348,7 @@ async def _benchmark(args: argparse.Namespace, *, urls: dict[str, str]) -> str:
         for api in (API,):
             folder = tmp / str(len(clients))
             folder.mkdir()
-            env = _service_env(urls[api], folder, targets=targets)
+            env = _service_env(urls[api], folder, targets=targets, workers=args.workers)
             service = ServiceProcess(env=env, log_path=folder / "service.log")
             await asyncio.to_thread(service.start)
             stack.callback(service.stop)
@@ -560,7 +566,8 @@ def _render(args: argparse.Namespace, facts: dict[str, str], results: Results) -
         "Machine: " + "; ".join(f"{k} {v}" for k, v in facts.items()) + ".",
         "",
         f"{args.rounds} round(s) of {n} workflows per configuration, every configuration once "
-        "per round. API: `python -m agent_orchestrator serve` as a subprocess, "
+        "per round. API: `python -m agent_orchestrator serve` as a subprocess "
+        f"(AGENT_WORKERS={args.workers}: {args.workers} worker process(es)), "
         f"`AGENT_DRY_RUN=true` (in-memory executors), DB_POOL_MAX={POOL_MAX}, its own throwaway "
         f"database, INFO logs to a file; httpx.AsyncClient at concurrency {c} does POST "
         f"/orchestrate (alice) -> POST /approve (bob) -> GET /workflows/{{id}}?wait={WAIT_S}"
