@@ -203,3 +203,20 @@ async def test_a_thread_without_a_checkpoint_keeps_nothing_for_later_reads(pool:
         newer = await _newer_checkpoint(saver, after_run)
         latest = await saver.aget_tuple(config)
     assert latest is not None and latest.config["configurable"]["checkpoint_id"] == newer
+
+
+async def test_the_latest_pointer_names_the_checkpoint_the_state_reads(pool: Pool) -> None:
+    """A decision records where the thread paused from this light read; it must name the same
+    checkpoint (and its metadata) as LangGraph's full state read."""
+    saver = PooledPostgresSaver(pool)
+    config = _thread()
+    config["metadata"] = {"trace_id": "trace-1"}
+    graph = _graph().compile(checkpointer=saver)
+    assert await saver.latest_pointer(config["configurable"]["thread_id"]) == (None, {})
+    await graph.ainvoke({}, config, durability="sync")
+
+    checkpoint_id, metadata = await saver.latest_pointer(config["configurable"]["thread_id"])
+    snapshot = await graph.aget_state(config)
+    assert checkpoint_id == snapshot.config["configurable"]["checkpoint_id"]
+    assert metadata["trace_id"] == "trace-1" == (snapshot.metadata or {})["trace_id"]
+    assert metadata["step"] == (snapshot.metadata or {})["step"]

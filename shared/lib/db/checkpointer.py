@@ -125,6 +125,19 @@ class PooledPostgresSaver(AsyncPostgresSaver):
                 # read may be kept, so a read after the run's own writes is never served stale.
                 reads[key] = _SERVED
 
+    async def latest_pointer(self, thread_id: str) -> tuple[str | None, dict[str, Any]]:
+        """The id and metadata of the thread's latest checkpoint (None, {} before the first),
+        without loading its values and pending writes as `aget_tuple` does."""
+        async with self._cursor() as cur:
+            await cur.execute(
+                "SELECT checkpoint_id, metadata FROM checkpoints"
+                " WHERE thread_id = %s AND checkpoint_ns = ''"
+                " ORDER BY checkpoint_id DESC LIMIT 1",
+                (thread_id,),
+            )
+            row = await cur.fetchone()
+        return (row["checkpoint_id"], row["metadata"] or {}) if row else (None, {})
+
     async def _load_checkpoint_tuple(self, value: Any) -> CheckpointTuple:
         """Upstream's, with the pending writes decoded inline (langgraph-checkpoint-postgres
         3.2.0, `aio.py`); keeps the row of a latest read under way (see the module)."""

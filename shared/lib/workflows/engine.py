@@ -24,7 +24,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Interrupt, StateSnapshot
 from langsmith.utils import tracing_is_enabled
 
-from shared.lib.db.checkpointer import reusing_latest_read
+from shared.lib.db.checkpointer import PooledPostgresSaver, reusing_latest_read
 from shared.lib.metrics import WORKFLOW_DURATION, WORKFLOWS
 from shared.lib.notifications.service import Notifier
 from shared.lib.workflows.leases import TargetLeases
@@ -130,16 +130,17 @@ class WorkflowEngine:
     async def pause_point(self, workflow_id: str) -> dict[str, str | None]:
         """Where the thread stands now (a decision records it): its latest checkpoint id and,
         with tracing on, the trace id of the run that paused there."""
-        snapshot = await self._graph.aget_state(
-            _run_config(workflow_id, request_id=None, approval_id=None)
-        )
-        configurable = (snapshot.config or {}).get("configurable", {})
-        metadata = snapshot.metadata or {}
+        saver = self._graph.checkpointer
+        if isinstance(saver, PooledPostgresSaver):  # the row's id and metadata, not its values
+            checkpoint_id, metadata = await saver.latest_pointer(workflow_id)
+        else:
+            snapshot = await self._graph.aget_state(
+                _run_config(workflow_id, request_id=None, approval_id=None)
+            )
+            checkpoint_id = (snapshot.config or {}).get("configurable", {}).get("checkpoint_id")
+            metadata = dict(snapshot.metadata or {})
         trace_id = metadata.get("trace_id")
-        return {
-            "checkpoint_id": configurable.get("checkpoint_id"),
-            "trace_id": str(trace_id) if trace_id else None,
-        }
+        return {"checkpoint_id": checkpoint_id, "trace_id": str(trace_id) if trace_id else None}
 
     def answer_gate(self, *, workflow_id: str, decision: dict[str, Any], approval_id: str) -> None:
         """Resume a paused thread with a decision, in the background; only the interrupt still
