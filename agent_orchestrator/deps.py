@@ -1,6 +1,8 @@
 """Every dependency a route may ask for, as typed aliases; routes never build clients.
 
 Everything here was built once in the app's lifespan (`runtime.py`) and hangs off `app.state`.
+The dependencies are coroutines: FastAPI runs a plain function dependency in a worker thread,
+a hop per dependency and request that costs more than reading an attribute.
 """
 
 from __future__ import annotations
@@ -33,96 +35,101 @@ from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.store import WorkflowStore
 
 
-def get_settings(request: Request) -> AgentSettings:
+async def get_settings(request: Request) -> AgentSettings:
     settings: AgentSettings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_pool(request: Request) -> PgPool:
-    return get_database(request).pool
+async def get_pool(request: Request) -> PgPool:
+    database: Database = request.app.state.database
+    return database.pool
 
 
-def get_config(request: Request) -> AgentConfig:
+def config_of(request: Request) -> AgentConfig:
     config: AgentConfig = request.app.state.agent_config
     return config
 
 
-def get_engine(request: Request) -> WorkflowEngine:
+async def get_config(request: Request) -> AgentConfig:
+    return config_of(request)
+
+
+async def get_engine(request: Request) -> WorkflowEngine:
     engine: WorkflowEngine = request.app.state.engine
     return engine
 
 
-def get_decisions(request: Request) -> ApprovalService:
+async def get_decisions(request: Request) -> ApprovalService:
     decisions: ApprovalService = request.app.state.decisions
     return decisions
 
 
-def get_refusals(request: Request) -> RefusalLog:
+async def get_refusals(request: Request) -> RefusalLog:
     refusals: RefusalLog = request.app.state.refusals
     return refusals
 
 
-def get_approvals(request: Request) -> ApprovalStore:
+async def get_approvals(request: Request) -> ApprovalStore:
     approvals: ApprovalStore = request.app.state.approvals
     return approvals
 
 
-def get_workflows(request: Request) -> WorkflowStore:
+async def get_workflows(request: Request) -> WorkflowStore:
     workflows: WorkflowStore = request.app.state.workflows
     return workflows
 
 
-def get_ledger(request: Request) -> ExecutionLedger:
+async def get_ledger(request: Request) -> ExecutionLedger:
     ledger: ExecutionLedger = request.app.state.ledger
     return ledger
 
 
-def get_alert_store(request: Request) -> AlertStore:
+async def get_alert_store(request: Request) -> AlertStore:
     alert_records: AlertStore = request.app.state.alert_records
     return alert_records
 
 
-def get_alerts(request: Request) -> AlertService:
+async def get_alerts(request: Request) -> AlertService:
     alerts: AlertService = request.app.state.alerts
     return alerts
 
 
-def get_inbound(request: Request) -> InboundService:
+async def get_inbound(request: Request) -> InboundService:
     inbound: InboundService = request.app.state.inbound
     return inbound
 
 
-def get_chat(request: Request) -> ChatService:
+async def get_chat(request: Request) -> ChatService:
     chat: ChatService = request.app.state.chat
     return chat
 
 
-def get_deliveries(request: Request) -> DeliveryLog:
+async def get_deliveries(request: Request) -> DeliveryLog:
     deliveries: DeliveryLog = request.app.state.deliveries
     return deliveries
 
 
-def get_tracker_outbox(request: Request) -> TrackerStore:
+async def get_tracker_outbox(request: Request) -> TrackerStore:
     outbox: TrackerStore = request.app.state.tracker_outbox
     return outbox
 
 
-def get_inbox(request: Request) -> InboxStore:
+async def get_inbox(request: Request) -> InboxStore:
     inbox: InboxStore = request.app.state.inbox
     return inbox
 
 
-def get_slack(request: Request) -> SlackInteractivity:
+async def get_slack(request: Request) -> SlackInteractivity:
     slack: SlackInteractivity = request.app.state.slack
     return slack
 
 
-def get_status(request: Request) -> StatusService:
+async def get_status(request: Request) -> StatusService:
     status_service: StatusService = request.app.state.status
     return status_service
 
@@ -131,7 +138,7 @@ _bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
@@ -143,7 +150,7 @@ def authenticate(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, detail=MISSING_KEY, headers={"WWW-Authenticate": "Bearer"}
         )
-    principal = get_config(request).principals.authenticate(key)
+    principal = config_of(request).principals.authenticate(key)
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, detail=UNKNOWN_KEY, headers={"WWW-Authenticate": "Bearer"}
@@ -152,8 +159,8 @@ def authenticate(
     return principal
 
 
-def get_catalog(request: Request) -> OperationCatalog:
-    return get_config(request).catalog
+async def get_catalog(request: Request) -> OperationCatalog:
+    return config_of(request).catalog
 
 
 Settings = Annotated[AgentSettings, Depends(get_settings)]

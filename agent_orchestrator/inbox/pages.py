@@ -30,7 +30,7 @@ LIVE_POLL_S = 1.0
 Tier = Query(pattern="^(low|medium|high|critical)?$")
 
 
-def list_filters(
+async def list_filters(
     tier: Annotated[str | None, Tier] = None,
     environment: Annotated[str | None, Query(max_length=64)] = None,
     source: Annotated[str | None, Query(max_length=128)] = None,

@@ -11,7 +11,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from agent_orchestrator.deps import get_config
+from agent_orchestrator.deps import config_of
 from shared.lib.inbox.session import CSRF_FIELD, csrf_valid, new_csrf_token
 from shared.lib.principals import Principal
 
@@ -29,10 +29,10 @@ async def sign_in_redirect(request: Request, error: SignInRequired) -> Response:
     return RedirectResponse(f"/inbox?next={quote(error.next_path)}", status_code=303)
 
 
-def signed_in(request: Request) -> Principal:
+async def signed_in(request: Request) -> Principal:
     """The session's principal, looked up again (a removed principal is signed out)."""
     name = request.session.get("principal")
-    principal = get_config(request).principals.named(name) if isinstance(name, str) else None
+    principal = config_of(request).principals.named(name) if isinstance(name, str) else None
     if principal is None:
         request.session.pop("principal", None)
         raise SignInRequired(request.url.path)
