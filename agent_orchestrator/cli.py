@@ -66,6 +66,7 @@ def serve(
     import uvicorn
 
     from agent_orchestrator.app import create_app
+    from agent_orchestrator.system.transport import NoDelayH11Protocol
     from shared.lib.config_errors import ConfigError
     from shared.lib.logs import configure_logging
 
@@ -95,6 +96,7 @@ def serve(
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
+            http=NoDelayH11Protocol,
             log_config=None,
             timeout_graceful_shutdown=10,
         )
@@ -103,6 +105,7 @@ def serve(
         service,
         host=settings.host,
         port=settings.port,
+        http=NoDelayH11Protocol,
         log_config=None,
         timeout_graceful_shutdown=10,
     )

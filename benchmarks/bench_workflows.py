@@ -201,6 +201,18 @@ def _gate(state: BareState) -> dict[str, Any]:
     return {"decision": interrupt({"thread_id": state["thread_id"]})}
 
 
+async def _claim_targets(state: BareState) -> dict[str, Any]:
+    return {"status": "owned"}
+
+
+async def _investigate(state: BareState) -> dict[str, Any]:
+    return {"status": "investigated"}
+
+
+async def _request_approval(state: BareState) -> dict[str, Any]:
+    return {"status": "awaiting_approval"}
+
+
 async def _execute(state: BareState) -> dict[str, Any]:
     return {"results": [{"status": "ok", **state["request"]}]}  # the no-op executor
 
@@ -216,10 +228,17 @@ async def _report(state: BareState) -> dict[str, Any]:
 BareGraph = CompiledStateGraph[BareState, None, BareState, BareState]
 
 
-def _bare_graph(saver: AsyncPostgresSaver) -> BareGraph:
+SEVEN_NODES = (_intake, _plan, _assess, _gate, _execute, _verify, _report)
+# The service's graph on an approval's path: claim_targets, investigate and request_approval too.
+TEN_NODES = (_intake, _plan, _assess, _claim_targets, _investigate, _request_approval, _gate,
+             _execute, _verify, _report)  # fmt: skip
+POOLED_TEN = "1 `PooledPostgresSaver`, the service's 10 nodes"
+
+
+def _bare_graph(saver: AsyncPostgresSaver, nodes: Sequence[Any] = SEVEN_NODES) -> BareGraph:
     graph = StateGraph(BareState)
     previous = START
-    for node in (_intake, _plan, _assess, _gate, _execute, _verify, _report):
+    for node in nodes:
         name = node.__name__.lstrip("_")
         graph.add_node(name, node)
         graph.add_edge(previous, name)
@@ -281,6 +300,7 @@ def _layouts(pool: Pool, savers: int) -> list[Layout]:
         stock(1, "1 `AsyncPostgresSaver` (stock)"),
         stock(savers, f"{savers} `AsyncPostgresSaver`s, one per thread-id hash"),
         Layout(POOLED, [pooled], []),
+        Layout(POOLED_TEN, [_bare_graph(PooledPostgresSaver(pool), TEN_NODES)], []),
     ]
 
 
@@ -557,8 +577,8 @@ def _render(args: argparse.Namespace, facts: dict[str, str], results: Results) -
     def rate(runs: list[Run]) -> float:
         return statistics.median(r.rate for r in runs)
 
-    def ratio(concurrency: int) -> float:
-        return rate(by[(API, concurrency)]) / rate(by[(POOLED, concurrency)])
+    def ratio(concurrency: int, bare: str = POOLED) -> float:
+        return rate(by[(API, concurrency)]) / rate(by[(bare, concurrency)])
 
     lines = [
         "# Approval workflows: throughput, latency, listing",
@@ -572,7 +592,9 @@ def _render(args: argparse.Namespace, facts: dict[str, str], results: Results) -
         f"database, INFO logs to a file; httpx.AsyncClient at concurrency {c} does POST "
         f"/orchestrate (alice) -> POST /approve (bob) -> GET /workflows/{{id}}?wait={WAIT_S}"
         "&answered={approval} (a long poll) until `completed`. "
-        "Bare: intake -> plan -> assess -> gate(interrupt) -> execute(no-op) -> verify -> report, "
+        "Bare: intake -> plan -> assess -> gate(interrupt) -> execute(no-op) -> verify -> report "
+        "(and, in the 10-node row, claim_targets -> investigate -> request_approval before the "
+        "gate, as in the service's graph), "
         'invoked, then resumed with `Command(resume=...)`, `durability="sync"`, '
         f"AsyncConnectionPool(max_size={POOL_MAX}) on another throwaway database. Postgres, the "
         "service and the driver share the cores, and other work ran on the machine too (see the "
@@ -595,7 +617,9 @@ def _render(args: argparse.Namespace, facts: dict[str, str], results: Results) -
     lines += [
         "",
         f"API / bare graph with 1 `PooledPostgresSaver` (the saver the service uses): "
-        f"**{ratio(c):.2f}** at concurrency {c}, **{ratio(2 * c):.2f}** at {2 * c}.",
+        f"**{ratio(c):.2f}** at concurrency {c}, **{ratio(2 * c):.2f}** at {2 * c}; against "
+        f"the same saver with the service's 10 nodes: **{ratio(c, POOLED_TEN):.2f}** at {c}, "
+        f"**{ratio(2 * c, POOLED_TEN):.2f}** at {2 * c}.",
         "",
         "Postgres transactions committed per workflow (pg_stat_database, all rounds): "
         + ", ".join(f"{use} {count:.0f}" for use, count in results.commits.items())
