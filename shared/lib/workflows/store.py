@@ -124,7 +124,8 @@ class WorkflowStore:
         # transaction, not a lone autocommit statement: a process killed while its UPDATE
         # waits on a row lock must leave nothing behind, and an autocommit statement would
         # still commit once the lock frees (tests/integration/test_crash_recovery.py,
-        # after_step, counts on it). COMMIT is sent only once the statement has answered.
+        # after_step, counts on it). BEGIN travels with the statement (one round trip, in a
+        # pipeline); COMMIT is sent only once the statement has answered (the sync).
         params: list[Any] = []
         parts: list[str] = []
         if assignments:
@@ -138,8 +139,13 @@ class WorkflowStore:
         if not parts:
             return
         query = parts[0] if len(parts) == 1 else f"WITH updated AS ({parts[0]}) {parts[1]}"
-        async with self._pool.connection() as conn, conn.transaction():
+        async with (
+            self._pool.connection() as conn,
+            conn.pipeline() as pipeline,
+            conn.transaction(),
+        ):
             await conn.execute(query.encode(), params)
+            await pipeline.sync()
 
     async def timeline(self, workflow_id: str) -> list[WorkflowEvent]:
         async with self._pool.connection() as conn:
