@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from shared.lib.workflows.locks import WorkflowLocks, lock_key
+from shared.lib.workflows.locks import LOCK_SESSIONS, WorkflowLocks, lock_key
 
 # A deadline for things that should end at once; reaching it fails the test, never passes it.
 DEADLINE_S = 30.0
@@ -159,3 +159,26 @@ def test_lock_keys_are_stable_signed_64_bit_and_distinct_per_workflow() -> None:
     assert key == lock_key("wf-a")
     assert -(2**63) <= key < 2**63
     assert key != lock_key("wf-b")
+
+
+async def test_a_busy_lock_session_does_not_hold_up_workflows_on_another(
+    replicas: tuple[CountingLocks, CountingLocks],
+) -> None:
+    """Lock operations queue per session, not per process: with one session busy (its one
+    operation at a time taken), a workflow whose lock lives on another session is served."""
+    first, _ = replicas
+    busy, other = _two_workflows_on_different_sessions()
+    session = first._session(lock_key(busy))
+    async with session.mutex:  # an operation in flight on the busy workflow's session
+        assert await asyncio.wait_for(first.try_acquire(other), timeout=DEADLINE_S) is True
+        queued = asyncio.create_task(first.try_acquire(busy))
+        await asyncio.sleep(0)
+        assert not queued.done()  # same session: it waits its turn
+    assert await asyncio.wait_for(queued, timeout=DEADLINE_S) is True
+
+
+def _two_workflows_on_different_sessions() -> tuple[str, str]:
+    ids = [f"wf-{n}" for n in range(64)]
+    first = ids[0]
+    other = next(i for i in ids if lock_key(i) % LOCK_SESSIONS != lock_key(first) % LOCK_SESSIONS)
+    return first, other
