@@ -26,6 +26,7 @@ from agent_orchestrator.slack.routes import router as slack_router
 from agent_orchestrator.system.docs import describe_webhook_security, serve_docs
 from agent_orchestrator.system.errors import install_error_handlers
 from agent_orchestrator.system.gate import RequestGate
+from agent_orchestrator.system.heap import startup_heap_frozen
 from agent_orchestrator.system.middleware import AccessLogMiddleware
 from agent_orchestrator.system.routes import router as system_router
 from agent_orchestrator.workflows.routes import router as workflows_router
@@ -71,7 +72,8 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
         try:
             async with mcp_endpoint(runtime, settings) as endpoint:
                 app.state.mcp_endpoint = endpoint
-                yield
+                with startup_heap_frozen():
+                    yield
                 app.state.mcp_endpoint = None
         finally:
             await runtime.close()
