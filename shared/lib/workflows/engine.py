@@ -131,14 +131,10 @@ class WorkflowEngine:
         """Where the thread stands now (a decision records it): its latest checkpoint id and,
         with tracing on, the trace id of the run that paused there."""
         saver = self._graph.checkpointer
-        if isinstance(saver, PooledPostgresSaver):  # the row's id and metadata, not its values
-            checkpoint_id, metadata = await saver.latest_pointer(workflow_id)
-        else:
-            snapshot = await self._graph.aget_state(
-                _run_config(workflow_id, request_id=None, approval_id=None)
-            )
-            checkpoint_id = (snapshot.config or {}).get("configurable", {}).get("checkpoint_id")
-            metadata = dict(snapshot.metadata or {})
+        if not isinstance(saver, PooledPostgresSaver):
+            raise TypeError("the engine's graph runs on PooledPostgresSaver (runtime.py)")
+        # The checkpoint row's id and metadata: not a state read, which decodes its values.
+        checkpoint_id, metadata = await saver.latest_pointer(workflow_id)
         trace_id = metadata.get("trace_id")
         return {"checkpoint_id": checkpoint_id, "trace_id": str(trace_id) if trace_id else None}
 
