@@ -152,10 +152,11 @@ class Settings(BaseSettings):
         default=5.0, ge=0.5, le=120, validation_alias="DB_POOL_TIMEOUT_S"
     )
     """How long a request waits for a database connection before answering 503."""
-    db_prepared_statements: bool = Field(default=False, validation_alias="DB_PREPARED_STATEMENTS")
+    db_prepared_statements: bool = Field(default=True, validation_alias="DB_PREPARED_STATEMENTS")
     """Prepare a query on a connection once it ran there a few times (Postgres then skips its
-    parse and plan). Off by default: after another replica's migration adds a column, a
-    prepared `SELECT *` fails until its connection is recycled (docs/upstream-limits.md)."""
+    parse and plan). Every query names its columns, so another replica's migration adding one
+    does not break a prepared read; turn it off behind a transaction pooler that does not carry
+    prepared statements (docs/upstream-limits.md)."""
     max_body_bytes: int = Field(
         default=256 * 1024, ge=1024, le=16 * 1024 * 1024, validation_alias="AGENT_MAX_BODY_BYTES"
     )

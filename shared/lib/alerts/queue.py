@@ -12,15 +12,51 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from shared.lib.alerts.models import RecoveryDecision
-from shared.lib.alerts.store import ALERT_LOCK_CLASS, AlertNotice, AlertRecord, Recorded, firing_row
+from shared.lib.alerts.store import (
+    ALERT_COLUMNS,
+    ALERT_LOCK_CLASS,
+    ALIASED_ALERT_COLUMNS,
+    AlertNotice,
+    AlertRecord,
+    Recorded,
+    firing_row,
+)
+from shared.lib.db.columns import with_columns
 from shared.lib.db.pool import Pool
 
-_INSERT = (
+_INSERT = with_columns(
     "INSERT INTO alert_workflows (fingerprint, alertname, action, reason, strategy, target,"
     " environment, labels, annotations, starts_at, notes, source, links, claimed_at)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
     "  jsonb_build_array(jsonb_build_object('at', now(), 'note', %s::text)), %s, %s, now())"
-    " RETURNING *"
+    " RETURNING {alert}",
+    alert=ALERT_COLUMNS,
+)
+_NEWEST = with_columns(
+    "SELECT DISTINCT ON (a.fingerprint) {alert}, w.status AS workflow_status"
+    " FROM alert_workflows a LEFT JOIN workflows w ON w.id = a.workflow_id"
+    " WHERE a.fingerprint = ANY(%s)"
+    " ORDER BY a.fingerprint, a.starts_at DESC, a.id DESC",
+    alert=ALIASED_ALERT_COLUMNS,
+)
+_COUNT_REPEATS = with_columns(
+    "UPDATE alert_workflows a SET received = a.received + c.n,"
+    " last_seen = now() FROM (SELECT unnest(%s::bigint[]) AS id,"
+    " unnest(%s::int[]) AS n) c WHERE a.id = c.id RETURNING {alert}",
+    alert=ALIASED_ALERT_COLUMNS,
+)
+_CLAIM = with_columns(
+    "UPDATE alert_workflows SET claimed_at = now() WHERE id = %s"
+    " AND workflow_id IS NULL AND claimed_at IS NOT DISTINCT FROM %s"
+    " RETURNING {alert}",
+    alert=ALERT_COLUMNS,
+)
+_UNPROCESSED = with_columns(
+    "SELECT {alert} FROM alert_workflows WHERE action = 'workflow'"
+    " AND workflow_id IS NULL AND status = 'firing'"
+    " AND coalesce(claimed_at, first_seen) < now() - make_interval(secs => %s)"
+    " ORDER BY id LIMIT %s",
+    alert=ALERT_COLUMNS,
 )
 
 
@@ -42,10 +78,7 @@ class AlertQueue:
             )
             rows = await (
                 await conn.execute(
-                    "SELECT DISTINCT ON (a.fingerprint) a.*, w.status AS workflow_status"
-                    " FROM alert_workflows a LEFT JOIN workflows w ON w.id = a.workflow_id"
-                    " WHERE a.fingerprint = ANY(%s)"
-                    " ORDER BY a.fingerprint, a.starts_at DESC, a.id DESC",
+                    _NEWEST,
                     (fingerprints,),
                 )
             ).fetchall()
@@ -88,9 +121,7 @@ class AlertQueue:
             if counts:
                 for row in await (
                     await conn.execute(
-                        "UPDATE alert_workflows a SET received = a.received + c.n,"
-                        " last_seen = now() FROM (SELECT unnest(%s::bigint[]) AS id,"
-                        " unnest(%s::int[]) AS n) c WHERE a.id = c.id RETURNING a.*",
+                        _COUNT_REPEATS,
                         (list(counts), list(counts.values())),
                     )
                 ).fetchall():
@@ -106,9 +137,7 @@ class AlertQueue:
         async with self._pool.connection() as conn:
             row = await (
                 await conn.execute(
-                    "UPDATE alert_workflows SET claimed_at = now() WHERE id = %s"
-                    " AND workflow_id IS NULL AND claimed_at IS NOT DISTINCT FROM %s"
-                    " RETURNING *",
+                    _CLAIM,
                     (alert_id, seen),
                 )
             ).fetchone()
@@ -119,10 +148,7 @@ class AlertQueue:
         async with self._pool.connection() as conn:
             rows = await (
                 await conn.execute(
-                    "SELECT * FROM alert_workflows WHERE action = 'workflow'"
-                    " AND workflow_id IS NULL AND status = 'firing'"
-                    " AND coalesce(claimed_at, first_seen) < now() - make_interval(secs => %s)"
-                    " ORDER BY id LIMIT %s",
+                    _UNPROCESSED,
                     (grace_s, limit),
                 )
             ).fetchall()

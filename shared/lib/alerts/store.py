@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
 
 from shared.lib.alerts.models import RecoveryDecision
+from shared.lib.db.columns import columns, with_columns
 from shared.lib.db.pool import Pool
 from shared.lib.workflows.store import TERMINAL_STATUSES
 
@@ -55,6 +56,53 @@ class AlertRecord(BaseModel):
         if self.action != "workflow":
             return False
         return self.workflow_id is None or self.workflow_status not in TERMINAL_STATUSES
+
+
+# A row's columns; its workflow's status comes from a join.
+ALERT_COLUMNS = columns(AlertRecord, omit=("workflow_status",))
+ALIASED_ALERT_COLUMNS = columns(AlertRecord, alias="a", omit=("workflow_status",))
+SELECT_WITH_STATUS = with_columns(
+    "SELECT {alert}, w.status AS workflow_status FROM alert_workflows a"
+    " LEFT JOIN workflows w ON w.id = a.workflow_id",
+    alert=ALIASED_ALERT_COLUMNS,
+)
+_INSERT_FIRING = with_columns(
+    "INSERT INTO alert_workflows (fingerprint, alertname, action, reason,"
+    " strategy, target, environment, labels, annotations, starts_at, notes, source, links)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+    "  jsonb_build_array(jsonb_build_object('at', now(), 'note', %s::text)), %s, %s)"
+    " RETURNING {alert}",
+    alert=ALERT_COLUMNS,
+)
+_INSERT_RESOLVED = with_columns(
+    "INSERT INTO alert_workflows (fingerprint, alertname, status, action,"
+    " reason, labels, annotations, starts_at, resolved_at, source, links)"
+    " VALUES (%s, %s, 'resolved', 'ignored', %s, %s, %s, %s, coalesce(%s, now()), %s, %s)"
+    " ON CONFLICT (fingerprint, starts_at) DO UPDATE"
+    "  SET received = alert_workflows.received + 1, last_seen = now()"
+    " RETURNING {alert}, (xmax = 0) AS inserted",
+    alert=ALERT_COLUMNS,
+)
+_SET_RESOLVED = with_columns(
+    "UPDATE alert_workflows SET status = 'resolved', received = received + 1,"
+    " last_seen = now(), resolved_at = coalesce(%s, now()),"
+    " notes = notes || jsonb_build_array(jsonb_build_object('at', now(), 'note', %s::text))"
+    " WHERE id = %s RETURNING {alert}",
+    alert=ALERT_COLUMNS,
+)
+_SET_WORKFLOW = with_columns(
+    "UPDATE alert_workflows SET workflow_id = %s, approval_id = %s,"
+    " notes = notes || jsonb_build_array(jsonb_build_object('at', now(), 'note', %s::text))"
+    " WHERE id = %s RETURNING {alert}",
+    alert=ALERT_COLUMNS,
+)
+_COUNT_REPEAT = with_columns(
+    "UPDATE alert_workflows SET received = received + 1, last_seen = now(),"
+    " notes = CASE WHEN %s::text IS NULL THEN notes ELSE notes"
+    "  || jsonb_build_array(jsonb_build_object('at', now(), 'note', %s::text)) END"
+    " WHERE id = %s RETURNING {alert}",
+    alert=ALERT_COLUMNS,
+)
 
 
 @dataclass(frozen=True)
@@ -104,13 +152,7 @@ class AlertStore:
                 return Recorded(await _repeat(conn, row_id, note=note), fresh=False)
             row = await (
                 await conn.execute(
-                    "INSERT INTO alert_workflows (fingerprint, alertname, action, reason,"
-                    " strategy, target, environment, labels, annotations, starts_at, notes,"
-                    " source, links)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-                    "  jsonb_build_array(jsonb_build_object('at', now(), 'note', %s::text)),"
-                    "  %s, %s)"
-                    " RETURNING *",
+                    _INSERT_FIRING,
                     firing_row(notice, decision, note=_first_note(decision)),
                 )
             ).fetchone()
@@ -127,13 +169,7 @@ class AlertStore:
             if latest is None:
                 row = await (
                     await conn.execute(
-                        "INSERT INTO alert_workflows (fingerprint, alertname, status, action,"
-                        " reason, labels, annotations, starts_at, resolved_at, source, links)"
-                        " VALUES (%s, %s, 'resolved', 'ignored', %s, %s, %s, %s,"
-                        "  coalesce(%s, now()), %s, %s)"
-                        " ON CONFLICT (fingerprint, starts_at) DO UPDATE"
-                        "  SET received = alert_workflows.received + 1, last_seen = now()"
-                        " RETURNING *, (xmax = 0) AS inserted",
+                        _INSERT_RESOLVED,
                         (
                             notice.fingerprint,
                             notice.alertname,
@@ -151,11 +187,7 @@ class AlertStore:
                 return Recorded(AlertRecord(**row), fresh=bool(row["inserted"]))
             row = await (
                 await conn.execute(
-                    "UPDATE alert_workflows SET status = 'resolved', received = received + 1,"
-                    " last_seen = now(), resolved_at = coalesce(%s, now()),"
-                    " notes = notes"
-                    "  || jsonb_build_array(jsonb_build_object('at', now(), 'note', %s::text))"
-                    " WHERE id = %s RETURNING *",
+                    _SET_RESOLVED,
                     (
                         notice.ends_at,
                         f"{_SOURCE_NAMES.get(notice.source, notice.source)} reported it resolved",
@@ -173,10 +205,7 @@ class AlertStore:
         async with self._pool.connection() as conn:
             row = await (
                 await conn.execute(
-                    "UPDATE alert_workflows SET workflow_id = %s, approval_id = %s,"
-                    " notes = notes"
-                    "  || jsonb_build_array(jsonb_build_object('at', now(), 'note', %s::text))"
-                    " WHERE id = %s RETURNING *",
+                    _SET_WORKFLOW,
                     (workflow_id, approval_id, note, alert_id),
                 )
             ).fetchone()
@@ -227,8 +256,7 @@ class AlertStore:
         async with self._pool.connection() as conn:
             row = await (
                 await conn.execute(
-                    "SELECT a.*, w.status AS workflow_status FROM alert_workflows a"
-                    " LEFT JOIN workflows w ON w.id = a.workflow_id WHERE a.id = %s",
+                    SELECT_WITH_STATUS + " WHERE a.id = %s",
                     (alert_id,),
                 )
             ).fetchone()
@@ -240,9 +268,7 @@ class AlertStore:
         async with self._pool.connection() as conn:
             rows = await (
                 await conn.execute(
-                    "SELECT a.*, w.status AS workflow_status FROM alert_workflows a"
-                    " LEFT JOIN workflows w ON w.id = a.workflow_id"
-                    " WHERE %s::text IS NULL OR a.status = %s"
+                    SELECT_WITH_STATUS + " WHERE %s::text IS NULL OR a.status = %s"
                     " ORDER BY a.last_seen DESC, a.id DESC LIMIT %s OFFSET %s",
                     (status, status, limit, offset),
                 )
@@ -262,9 +288,7 @@ async def _episode(
     """The row of the episode that started at `starts_at`, or of the last one before it."""
     row = await (
         await conn.execute(
-            "SELECT a.*, w.status AS workflow_status FROM alert_workflows a"
-            " LEFT JOIN workflows w ON w.id = a.workflow_id"
-            " WHERE a.fingerprint = %s AND a.starts_at <= %s"
+            SELECT_WITH_STATUS + " WHERE a.fingerprint = %s AND a.starts_at <= %s"
             " ORDER BY a.starts_at DESC, a.id DESC LIMIT 1",
             (fingerprint, starts_at),
         )
@@ -275,9 +299,8 @@ async def _episode(
 async def _newest(conn: AsyncConnection[DictRow], fingerprint: str) -> AlertRecord | None:
     row = await (
         await conn.execute(
-            "SELECT a.*, w.status AS workflow_status FROM alert_workflows a"
-            " LEFT JOIN workflows w ON w.id = a.workflow_id"
-            " WHERE a.fingerprint = %s ORDER BY a.starts_at DESC, a.id DESC LIMIT 1",
+            SELECT_WITH_STATUS
+            + " WHERE a.fingerprint = %s ORDER BY a.starts_at DESC, a.id DESC LIMIT 1",
             (fingerprint,),
         )
     ).fetchone()
@@ -289,10 +312,7 @@ async def _repeat(
 ) -> AlertRecord:
     row = await (
         await conn.execute(
-            "UPDATE alert_workflows SET received = received + 1, last_seen = now(),"
-            " notes = CASE WHEN %s::text IS NULL THEN notes ELSE notes"
-            "  || jsonb_build_array(jsonb_build_object('at', now(), 'note', %s::text)) END"
-            " WHERE id = %s RETURNING *",
+            _COUNT_REPEAT,
             (note, note, alert_id),
         )
     ).fetchone()

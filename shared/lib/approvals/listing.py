@@ -19,6 +19,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow
 from pydantic import BaseModel
 
+from shared.lib.approvals.rows import request_columns
 from shared.lib.errors import InvalidRequestError
 
 # Offset paging re-reads every row before the page; past this, use the cursor.
@@ -29,6 +30,8 @@ _SUMMARY_COLUMNS = """r.id, r.workflow_id, r.status, r.risk_level, r.required_ap
        r.allowed_roles, r.requester, r.plan_hash, r.round, r.created_at, r.expires_at,
        (SELECT coalesce(array_agg(concat_ws(' ', s->>'operation', s->>'target')), '{}')
           FROM jsonb_array_elements(r.plan) s) AS steps"""
+
+_RECORD_COLUMNS = request_columns("r")
 
 _PAGE = sql.SQL("""
 WITH page AS (
@@ -101,7 +104,7 @@ def pending_query(
         clauses.append("(r.created_at, r.id) > (%s, %s)")
         args.extend(after)
     query = _PAGE.format(
-        columns=sql.SQL(_SUMMARY_COLUMNS if summary else "r.*"),
+        columns=sql.SQL(_SUMMARY_COLUMNS if summary else _RECORD_COLUMNS),
         where=sql.SQL(" AND ").join(sql.SQL(clause) for clause in clauses),
     )
     return query, args

@@ -30,8 +30,9 @@ from shared.lib.approvals.models import (
     GateDecision,
 )
 from shared.lib.approvals.policy import DecisionSubject, authorize_decider
-from shared.lib.approvals.rows import append_action
+from shared.lib.approvals.rows import append_action, request_columns
 from shared.lib.approvals.wakeups import settled_notice
+from shared.lib.db.columns import with_columns
 from shared.lib.errors import ConflictError, InvalidRequestError, NotFoundError
 from shared.lib.planning.models import Plan
 
@@ -135,12 +136,29 @@ _STATUS_OF = {
 }
 
 
+_REQUEST_COLUMNS = sql.SQL(request_columns())
+# The pending request, locked, with whether its time ran out: alone, or with its audit rows.
+_LOCK = with_columns(
+    "SELECT {request}, r.expires_at <= now() AS past_ttl FROM approval_requests r"
+    " WHERE r.id = %s FOR UPDATE",
+    request=request_columns("r"),
+)
+_LOCK_WITH_AUDIT = with_columns(
+    "SELECT {request}, r.expires_at <= now() AS past_ttl,"
+    " (SELECT coalesce(json_agg(json_build_object('action', a.action, 'actor', a.actor,"
+    " 'role', a.role, 'reason', a.reason, 'plan_hash', a.plan_hash, 'details',"
+    " a.details, 'created_at', a.created_at) ORDER BY a.id), '[]')"
+    " FROM approval_actions a WHERE a.approval_id = r.id) AS audit"
+    " FROM approval_requests r WHERE r.id = %s FOR UPDATE OF r",
+    request=request_columns("r"),
+)
+
 _APPEND_AND_SETTLE = sql.SQL(
     "WITH appended AS (INSERT INTO approval_actions (approval_id, workflow_id, action, actor,"
     " role, reason, plan_hash, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
     " RETURNING action, actor, role, reason, plan_hash, details, created_at),"
     " settled AS (UPDATE approval_requests SET status = %s, decided_at = now(){claimed}"
-    " WHERE id = %s RETURNING *),"
+    " WHERE id = %s RETURNING {columns}),"
     " notified AS (SELECT pg_notify(%s, %s))"
     " SELECT row_to_json(appended) AS action, row_to_json(settled) AS request"
     " FROM appended, settled, notified"
@@ -158,7 +176,7 @@ async def _append_and_settle(
     )
     row = await (
         await conn.execute(
-            _APPEND_AND_SETTLE.format(claimed=claimed),
+            _APPEND_AND_SETTLE.format(claimed=claimed, columns=_REQUEST_COLUMNS),
             (
                 vote["approval_id"],
                 vote["workflow_id"],
@@ -185,12 +203,7 @@ async def _lock_with_audit(
     """The pending request's row, locked, and its audit rows, in one query."""
     row = await (
         await conn.execute(
-            "SELECT r.*, r.expires_at <= now() AS past_ttl,"
-            " (SELECT coalesce(json_agg(json_build_object('action', a.action, 'actor', a.actor,"
-            " 'role', a.role, 'reason', a.reason, 'plan_hash', a.plan_hash, 'details',"
-            " a.details, 'created_at', a.created_at) ORDER BY a.id), '[]')"
-            " FROM approval_actions a WHERE a.approval_id = r.id) AS audit"
-            " FROM approval_requests r WHERE r.id = %s FOR UPDATE OF r",
+            _LOCK_WITH_AUDIT,
             (approval_id,),
         )
     ).fetchone()
@@ -220,8 +233,7 @@ async def lock_request(conn: AsyncConnection[DictRow], approval_id: UUID) -> Dic
     """The pending request's row, locked until the transaction ends; 404 or 409 otherwise."""
     row = await (
         await conn.execute(
-            "SELECT *, expires_at <= now() AS past_ttl FROM approval_requests"
-            " WHERE id = %s FOR UPDATE",
+            _LOCK,
             (approval_id,),
         )
     ).fetchone()

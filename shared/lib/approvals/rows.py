@@ -9,7 +9,14 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from shared.lib.approvals.models import ApprovalAction, ApprovalStatus
+from shared.lib.approvals.models import ApprovalAction, ApprovalRecord, ApprovalStatus
+from shared.lib.db.columns import columns
+
+
+def request_columns(alias: str = "") -> str:
+    """The columns of `approval_requests` an `ApprovalRecord` reads (its votes and audit rows
+    are counted or read beside them)."""
+    return columns(ApprovalRecord, alias=alias, omit=("approvals_received", "actions"))
 
 
 async def set_status(

@@ -19,17 +19,30 @@ from shared.lib.approvals.models import (
     DecisionResult,
 )
 from shared.lib.approvals.recording import lock_request, not_found, record_decision
-from shared.lib.approvals.rows import append_action, set_status
+from shared.lib.approvals.rows import append_action, request_columns, set_status
 from shared.lib.approvals.wakeups import notify_settled
+from shared.lib.db.columns import with_columns
 from shared.lib.db.pool import Pool
 from shared.lib.planning.models import Plan
 
-_SELECT_REQUEST = """
-SELECT r.*,
+_SELECT_REQUEST = with_columns(
+    """
+SELECT {request},
        (SELECT count(*) FROM approval_actions a
          WHERE a.approval_id = r.id AND a.action = 'approve') AS approvals_received
   FROM approval_requests r
-"""
+""",
+    request=request_columns("r"),
+)
+_SELECT_ROW = with_columns("SELECT {request} FROM approval_requests", request=request_columns())
+_INSERT = with_columns(
+    "INSERT INTO approval_requests (id, workflow_id, risk_level, required_approvals,"
+    " allowed_roles, requester, plan, plan_hash, assessment, context,"
+    " timeout_outcome, expires_at, round)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + %s, %s)"
+    " ON CONFLICT (id) DO NOTHING RETURNING {request}",
+    request=request_columns(),
+)
 
 _SELECT_ACTIONS = (
     "SELECT approval_id, action, actor, role, reason, plan_hash, details, created_at"
@@ -60,11 +73,7 @@ class ApprovalStore:
         """Insert the request once (the id is deterministic); say whether it was new."""
         async with self._pool.connection() as conn, conn.transaction():
             cursor = await conn.execute(
-                "INSERT INTO approval_requests (id, workflow_id, risk_level, required_approvals,"
-                " allowed_roles, requester, plan, plan_hash, assessment, context,"
-                " timeout_outcome, expires_at, round)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + %s, %s)"
-                " ON CONFLICT (id) DO NOTHING RETURNING *",
+                _INSERT,
                 (
                     approval_id,
                     workflow_id,
@@ -104,7 +113,7 @@ class ApprovalStore:
         to know its status and who must decide; `get` has the rest."""
         async with self._pool.connection() as conn:
             row = await (
-                await conn.execute("SELECT * FROM approval_requests WHERE id = %s", (approval_id,))
+                await conn.execute(_SELECT_ROW + " WHERE id = %s", (approval_id,))
             ).fetchone()
         if row is None:
             raise not_found(approval_id)

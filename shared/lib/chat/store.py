@@ -10,6 +10,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
 
+from shared.lib.db.columns import columns, with_columns
 from shared.lib.db.pool import Pool
 from shared.lib.errors import NotFoundError
 
@@ -33,6 +34,16 @@ class ChatMessage(BaseModel):
     created_at: datetime
 
 
+_CREATE_SESSION = with_columns(
+    "INSERT INTO chat_sessions (id, principal) VALUES (%s, %s) RETURNING {session}",
+    session=columns(ChatSession),
+)
+_SELECT_SESSION = with_columns(
+    "SELECT {session} FROM chat_sessions WHERE id = %s AND principal = %s",
+    session=columns(ChatSession),
+)
+
+
 class ChatStore:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -41,7 +52,7 @@ class ChatStore:
         async with self._pool.connection() as conn:
             row = await (
                 await conn.execute(
-                    "INSERT INTO chat_sessions (id, principal) VALUES (%s, %s) RETURNING *",
+                    _CREATE_SESSION,
                     (uuid.uuid4(), principal),
                 )
             ).fetchone()
@@ -53,7 +64,7 @@ class ChatStore:
         async with self._pool.connection() as conn:
             row = await (
                 await conn.execute(
-                    "SELECT * FROM chat_sessions WHERE id = %s AND principal = %s",
+                    _SELECT_SESSION,
                     (session_id, principal),
                 )
             ).fetchone()

@@ -16,16 +16,16 @@ async def open_pool(
     max_size: int = 20,
     name: str = "devops-agent",
     timeout_s: float = 30.0,
-    prepare: bool = False,
+    prepare: bool = True,
 ) -> Pool:
     """Open a pool whose connections suit both our queries and LangGraph's saver.
 
     The Postgres saver needs autocommit and dict rows, so every connection is configured that
     way. With `prepare` (DB_PREPARED_STATEMENTS) a query is prepared on a connection after
     psycopg's default of `PREPARE_AFTER` runs there: Postgres then skips parsing and planning
-    it (a third of its CPU per workflow, docs/benchmarks.md). It is off by default: a prepared
-    `SELECT *` fails once another session's migration changes the table's columns, and
-    transaction poolers may not carry prepared statements (docs/upstream-limits.md).
+    it (a third of its CPU per workflow, docs/benchmarks.md). Queries name their columns
+    (`columns.py`): a prepared `SELECT *` would fail once another session's migration adds one.
+    Transaction poolers may not carry prepared statements (docs/upstream-limits.md).
     `timeout_s` bounds the wait for a connection, so a database outage answers fast.
     """
     pool: Pool = AsyncConnectionPool(

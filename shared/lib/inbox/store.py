@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from shared.lib.db.columns import columns, with_columns
 from shared.lib.db.pool import Pool
 from shared.lib.notifications.formats import plan_summary
 
@@ -67,6 +68,11 @@ class TierStatistics(BaseModel):
     avg_decision_seconds: float | None = None
 
 
+_SELECT_STATISTICS = with_columns(
+    "SELECT {tier} FROM approval_statistics ORDER BY risk_level", tier=columns(TierStatistics)
+)
+
+
 class InboxStore:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -86,9 +92,7 @@ class InboxStore:
     async def statistics(self) -> list[TierStatistics]:
         """The `approval_statistics` view, one row per tier."""
         async with self._pool.connection() as conn:
-            rows = await (
-                await conn.execute("SELECT * FROM approval_statistics ORDER BY risk_level")
-            ).fetchall()
+            rows = await (await conn.execute(_SELECT_STATISTICS)).fetchall()
         return [TierStatistics(**row) for row in rows]
 
     async def _rows(

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from shared.lib.db.columns import columns, with_columns
 from shared.lib.db.pool import Pool
 
 OutboxKind = Literal["open", "update", "resolve"]
@@ -37,6 +38,26 @@ class TrackerIssue(BaseModel):
     issue_url: str | None
     state: str
     title: str
+
+
+_SELECT_OUTBOX = with_columns("SELECT {row} FROM tracker_outbox", row=columns(OutboxRow))
+_SELECT_OPEN_ISSUE = with_columns(
+    "SELECT {issue} FROM tracker_issues WHERE tracker = %s AND fingerprint = %s AND state = 'open'",
+    issue=columns(TrackerIssue),
+)
+_CLAIM_NEXT = with_columns(
+    "UPDATE tracker_outbox SET claimed_until = now() + make_interval(secs => %s)"
+    " WHERE id = (SELECT o.id FROM tracker_outbox o"
+    "  WHERE o.tracker = %s AND o.status IN ('pending', 'dead_letter')"
+    "   AND o.next_attempt_at <= now()"
+    "   AND (o.claimed_until IS NULL OR o.claimed_until < now())"
+    "   AND NOT EXISTS (SELECT 1 FROM tracker_outbox e WHERE e.tracker = o.tracker"
+    "    AND e.fingerprint = o.fingerprint AND e.id < o.id"
+    "    AND e.status IN ('pending', 'dead_letter'))"
+    "  ORDER BY o.id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+    " RETURNING {row}",
+    row=columns(OutboxRow),
+)
 
 
 class TrackerStore:
@@ -77,16 +98,7 @@ class TrackerStore:
         async with self._pool.connection() as conn:
             row = await (
                 await conn.execute(
-                    "UPDATE tracker_outbox SET claimed_until = now() + make_interval(secs => %s)"
-                    " WHERE id = (SELECT o.id FROM tracker_outbox o"
-                    "  WHERE o.tracker = %s AND o.status IN ('pending', 'dead_letter')"
-                    "   AND o.next_attempt_at <= now()"
-                    "   AND (o.claimed_until IS NULL OR o.claimed_until < now())"
-                    "   AND NOT EXISTS (SELECT 1 FROM tracker_outbox e WHERE e.tracker = o.tracker"
-                    "    AND e.fingerprint = o.fingerprint AND e.id < o.id"
-                    "    AND e.status IN ('pending', 'dead_letter'))"
-                    "  ORDER BY o.id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-                    " RETURNING *",
+                    _CLAIM_NEXT,
                     (lease_s, tracker),
                 )
             ).fetchone()
@@ -117,8 +129,7 @@ class TrackerStore:
         async with self._pool.connection() as conn:
             row = await (
                 await conn.execute(
-                    "SELECT * FROM tracker_issues WHERE tracker = %s AND fingerprint = %s"
-                    " AND state = 'open'",
+                    _SELECT_OPEN_ISSUE,
                     (tracker, fingerprint),
                 )
             ).fetchone()
@@ -148,8 +159,7 @@ class TrackerStore:
         async with self._pool.connection() as conn:
             rows = await (
                 await conn.execute(
-                    "SELECT * FROM tracker_outbox WHERE status <> 'delivered'"
-                    " ORDER BY id DESC LIMIT %s",
+                    _SELECT_OUTBOX + " WHERE status <> 'delivered' ORDER BY id DESC LIMIT %s",
                     (limit,),
                 )
             ).fetchall()
@@ -159,8 +169,7 @@ class TrackerStore:
         async with self._pool.connection() as conn:
             rows = await (
                 await conn.execute(
-                    "SELECT * FROM tracker_outbox WHERE %s::text IS NULL OR fingerprint = %s"
-                    " ORDER BY id",
+                    _SELECT_OUTBOX + " WHERE %s::text IS NULL OR fingerprint = %s ORDER BY id",
                     (fingerprint, fingerprint),
                 )
             ).fetchall()

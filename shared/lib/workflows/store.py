@@ -9,6 +9,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
 
+from shared.lib.db.columns import columns, with_columns
 from shared.lib.db.pool import Pool
 from shared.lib.errors import NotFoundError
 
@@ -65,6 +66,9 @@ class WorkflowRecord(BaseModel):
         return self.status in TERMINAL_STATUSES
 
 
+_SELECT = with_columns("SELECT {record} FROM workflows", record=columns(WorkflowRecord))
+
+
 class WorkflowStore:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -97,9 +101,7 @@ class WorkflowStore:
 
     async def get(self, workflow_id: str) -> WorkflowRecord:
         async with self._pool.connection() as conn:
-            row = await (
-                await conn.execute("SELECT * FROM workflows WHERE id = %s", (workflow_id,))
-            ).fetchone()
+            row = await (await conn.execute(_SELECT + " WHERE id = %s", (workflow_id,))).fetchone()
         if row is None:
             raise NotFoundError(f"workflow '{workflow_id}' not found")
         return WorkflowRecord(**row)
@@ -163,8 +165,7 @@ class WorkflowStore:
         async with self._pool.connection() as conn:
             rows = await (
                 await conn.execute(
-                    "SELECT * FROM workflows WHERE requester = %s"
-                    " ORDER BY created_at DESC LIMIT %s",
+                    _SELECT + " WHERE requester = %s ORDER BY created_at DESC LIMIT %s",
                     (requester, limit),
                 )
             ).fetchall()
