@@ -1,9 +1,12 @@
-"""HTTP connections with Nagle's algorithm off, in every worker.
+"""HTTP connections parsed by httptools, with Nagle's algorithm off in every worker.
 
-asyncio turns TCP_NODELAY on only for an accepted socket that reports `IPPROTO_TCP`; uvicorn's
-multi-worker supervisor binds the listening socket with `proto` 0, so with `AGENT_WORKERS` > 1
-each keep-alive response waited for the client's delayed ACK, about 45 ms per request on Linux
-(uvicorn issue #3149, docs/upstream-limits.md). This protocol sets the option itself.
+`serve` runs uvicorn on uvloop with the httptools parser (both C; h11 and the stock asyncio
+loop cost the service about a fifth of its CPU per workflow, docs/benchmarks.md). uvloop turns
+TCP_NODELAY on for every TCP connection; the stock asyncio loop turns it on only for an accepted
+socket that reports `IPPROTO_TCP`, and uvicorn's multi-worker supervisor binds the listening
+socket with `proto` 0, so there, with `AGENT_WORKERS` > 1, each keep-alive response waited for
+the client's delayed ACK, about 45 ms per request on Linux (uvicorn issue #3149,
+docs/upstream-limits.md). This protocol sets the option itself, whichever loop runs it.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ import asyncio
 import contextlib
 import socket
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
-class NoDelayH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, with TCP_NODELAY set on the connection's socket."""
+class NoDelayHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with TCP_NODELAY set on the connection's socket."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         sock = transport.get_extra_info("socket")
