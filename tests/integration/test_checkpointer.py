@@ -5,6 +5,7 @@ from Postgres once between them."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, TypedDict
@@ -203,6 +204,25 @@ async def test_a_thread_without_a_checkpoint_keeps_nothing_for_later_reads(pool:
         newer = await _newer_checkpoint(saver, after_run)
         latest = await saver.aget_tuple(config)
     assert latest is not None and latest.config["configurable"]["checkpoint_id"] == newer
+
+
+async def test_within_a_held_thread_a_first_read_of_nothing_answers_the_next(
+    pool: Pool,
+) -> None:
+    # A run starting a new thread reads it twice (its driver, then LangGraph): one query.
+    saver, config = PooledPostgresSaver(pool), _thread()
+    graph = _graph().compile(checkpointer=saver)
+    with reusing_latest_read():
+        assert await saver.aget_tuple(config) is None
+        # What only the thread's lock keeps out: another writer, outside this block.
+        await asyncio.create_task(
+            graph.ainvoke({}, config, durability="sync"), context=contextvars.Context()
+        )
+        second = await saver.aget_tuple(config)
+        third = await saver.aget_tuple(config)
+    assert second is None  # answered from the first read, not Postgres
+    assert third is not None  # once only
+    assert third.checkpoint == (await saver.aget_tuple(config)).checkpoint  # type: ignore[union-attr]
 
 
 async def test_the_latest_pointer_names_the_checkpoint_the_state_reads(pool: Pool) -> None:

@@ -13,8 +13,8 @@ the event loop its GIL under load (docs/upstream-limits.md).
 A run's driver re-reads the thread's checkpoint under the thread's lock before it runs (what
 interrupt is pending, is the run finished), and LangGraph then reads the same checkpoint again
 as the run starts. Within `reusing_latest_read()` the second read is served from the first
-one's row: nobody else writes the thread while its lock is held, and the row is decoded again,
-so the two readers share no mutable object.
+one's row (or its absence, for a thread never checkpointed): nobody else writes the thread while
+its lock is held, and the row is decoded again, so the two readers share no mutable object.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ from psycopg_pool import AsyncConnectionPool
 from shared.lib.db.pool import Pool
 
 _READING = object()  # a read of the latest checkpoint is under way: keep its row
-_SERVED = object()  # the kept row was used once, or there was none: later reads go to Postgres
+_NONE_YET = object()  # the read under way found no checkpoint: the next read is answered so
+_SERVED = object()  # the kept answer was used once: later reads go to Postgres
 # A checkpoint and the blobs it introduces in one statement (upstream: two, in a pipeline). The
 # blobs' INSERT runs as a data-modifying CTE, so both land or neither does.
 CHECKPOINT_WITH_BLOBS_SQL = """
@@ -114,16 +115,22 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         if isinstance(kept, dict):
             reads[key] = _SERVED
             return await self._load_checkpoint_tuple(kept)
+        if kept is _NONE_YET:
+            reads[key] = _SERVED
+            return None
         if kept is _SERVED:
             return await super().aget_tuple(config)
         reads[key] = _READING
         try:
-            return await super().aget_tuple(config)
-        finally:
-            if reads.get(key) is _READING:
-                # No checkpoint yet (a new thread): nothing to keep, and only the block's first
-                # read may be kept, so a read after the run's own writes is never served stale.
-                reads[key] = _SERVED
+            found = await super().aget_tuple(config)
+        except BaseException:
+            reads[key] = _SERVED
+            raise
+        if found is None and reads.get(key) is _READING:
+            # A new thread: the run's own first read is answered "none" without a query. Only
+            # the block's first read is kept, so a read after the run's writes is never stale.
+            reads[key] = _NONE_YET
+        return found
 
     async def latest_pointer(self, thread_id: str) -> tuple[str | None, dict[str, Any]]:
         """The id and metadata of the thread's latest checkpoint (None, {} before the first),

@@ -122,12 +122,13 @@ class WorkflowStore:
         values = [Jsonb(v) if name in _JSON_COLUMNS else v for name, v in fields.items()]
         if fields.get("status") in TERMINAL_STATUSES:
             assignments.append("finished_at = coalesce(finished_at, now())")
-        # One statement (the event appended by a CTE beside the UPDATE) inside an explicit
-        # transaction, not a lone autocommit statement: a process killed while its UPDATE
-        # waits on a row lock must leave nothing behind, and an autocommit statement would
-        # still commit once the lock frees (tests/integration/test_crash_recovery.py,
-        # after_step, counts on it). BEGIN travels with the statement (one round trip, in a
-        # pipeline); COMMIT is sent only once the statement has answered (the sync).
+        # One statement (the event appended by a CTE beside the UPDATE), committed only once
+        # it has answered: a process killed while its UPDATE waits on a row lock must leave
+        # nothing behind, and an autocommit statement would still commit once the lock frees
+        # (tests/integration/test_crash_recovery.py, after_step, counts on it). In a pipeline
+        # the statement runs in an implicit transaction that only the Sync commits: fetching
+        # its row sends a flush, not a Sync, and leaving the pipeline sends the Sync. Two round
+        # trips, no BEGIN or COMMIT statement (docs/upstream-limits.md).
         params: list[Any] = []
         parts: list[str] = []
         if assignments:
@@ -141,13 +142,9 @@ class WorkflowStore:
         if not parts:
             return
         query = parts[0] if len(parts) == 1 else f"WITH updated AS ({parts[0]}) {parts[1]}"
-        async with (
-            self._pool.connection() as conn,
-            conn.pipeline() as pipeline,
-            conn.transaction(),
-        ):
-            await conn.execute(query.encode(), params)
-            await pipeline.sync()
+        async with self._pool.connection() as conn, conn.pipeline():
+            cursor = await conn.execute(f"{query} RETURNING 1".encode(), params)
+            await cursor.fetchone()  # answered, not committed: the pipeline's Sync commits it
 
     async def timeline(self, workflow_id: str) -> list[WorkflowEvent]:
         async with self._pool.connection() as conn:
