@@ -48,7 +48,7 @@ from shared.lib.trackers.store import TrackerStore
 from shared.lib.workflows.engine import WorkflowEngine
 from shared.lib.workflows.leases import TargetLeases
 from shared.lib.workflows.locks import WorkflowLocks
-from shared.lib.workflows.store import WorkflowStore
+from shared.lib.workflows.store import WorkflowRecord, WorkflowStore
 
 log = logging.getLogger(__name__)
 
@@ -152,10 +152,14 @@ async def start_runtime(
     )
     trackers = _tracker_service(settings, database, config, approvals, workflows)
 
-    async def on_status(workflow_id: str, status: str) -> None:
-        await engine.status_changed(workflow_id, status)
+    async def on_status(
+        workflow_id: str, status: str, record: WorkflowRecord | None = None
+    ) -> None:
+        await engine.status_changed(workflow_id, status, record)
         try:
-            await alerts.workflow_finished(workflow_id, status)  # an investigation escalates
+            await alerts.workflow_finished(
+                workflow_id, status, record
+            )  # an investigation escalates
         except Exception:  # the workflow's own outcome stands; the service log says why
             log.exception("escalating an investigation failed", extra={"workflow": workflow_id})
         if trackers is not None:

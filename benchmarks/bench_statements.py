@@ -1,6 +1,9 @@
-"""Postgres statements per approval workflow, server side, counted in process: the service runs
-in this process (its lifespan, over an ASGI transport), every psycopg `execute`/`executemany`
-is counted by kind, and an explicit transaction block counts two more (BEGIN and COMMIT).
+"""Postgres statements and round trips per approval workflow, server side, counted in process:
+the service runs in this process (its lifespan, over an ASGI transport), every psycopg
+`execute`/`executemany` is counted by kind, and an explicit transaction block counts two more
+(BEGIN and COMMIT). Round trips are counted on the wire: the service reaches Postgres through a
+TCP relay here that counts each time the server answers after the service sent something (a
+pipeline's batch, a flush, a Sync or a lone statement: one round trip each).
 
 Run with `python -m benchmarks.bench_statements [--workflows N]`; prints a table, most frequent
 first. The client reads nothing: it starts a workflow (POST /orchestrate), approves it (POST
@@ -20,6 +23,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
@@ -35,6 +39,49 @@ from tests.helpers import auth
 from tests.testbed.postgres import PostgresServer
 
 WARM_UP = 5
+
+
+class RoundTrips:
+    """A TCP relay in front of Postgres counting, while `counting` is set, the server's answers
+    that follow something the client sent (its turns)."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 5432)
+        self.url = url
+        self.turns = 0
+        self.counting = False
+
+    async def start(self) -> str:
+        """Listen on a free local port; the URL that reaches Postgres through the relay."""
+        server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        parts = urlsplit(self.url)
+        netloc = parts.netloc.rsplit("@", 1)
+        user = f"{netloc[0]}@" if len(netloc) == 2 else ""
+        return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{port}"))
+
+    async def _relay(self, client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
+        server, to_server = await asyncio.open_connection(*self.upstream)
+        sent = [False]  # the client spoke since the server last answered
+
+        async def pump(
+            source: asyncio.StreamReader, sink: asyncio.StreamWriter, *, from_client: bool
+        ) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await source.read(65536):
+                    if from_client:
+                        sent[0] = True
+                    elif sent[0]:
+                        sent[0] = False
+                        self.turns += self.counting
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(
+            pump(client, to_server, from_client=True), pump(server, to_client, from_client=False)
+        )
 
 
 class StatementCount:
@@ -89,16 +136,20 @@ def main(argv: Sequence[str] | None = None) -> None:
             os.environ.update(env | {"AGENT_SWEEP_INTERVAL_S": "3600"})  # no sweep counted
             count = StatementCount()
             count.install()
-            asyncio.run(_count(count, targets, args.workflows))
+            trips = RoundTrips(url)
+            asyncio.run(_count(count, trips, targets, args.workflows))
     finally:
         server.drop_database(url)
     n = args.workflows
     for kind, times in count.kinds.most_common():
         print(f"| {times / n:.1f} | {kind} |")
     print(f"statements per workflow: {sum(count.kinds.values()) / n:.1f}")
+    print(f"round trips per workflow: {trips.turns / n:.1f}")
 
 
-async def _count(count: StatementCount, targets: list[str], workflows: int) -> None:
+async def _count(
+    count: StatementCount, trips: RoundTrips, targets: list[str], workflows: int
+) -> None:
     from agent_orchestrator.app import create_app
     from shared.lib.settings import load_settings
     from shared.lib.workflows.engine import WorkflowEngine
@@ -106,12 +157,15 @@ async def _count(count: StatementCount, targets: list[str], workflows: int) -> N
     completed: dict[str, asyncio.Event] = {}
     status_changed = WorkflowEngine.status_changed
 
-    async def heard(self: WorkflowEngine, workflow_id: str, status: str) -> None:
-        await status_changed(self, workflow_id, status)
+    async def heard(
+        self: WorkflowEngine, workflow_id: str, status: str, record: Any = None
+    ) -> None:
+        await status_changed(self, workflow_id, status, record)
         if status == "completed" and workflow_id in completed:
             completed[workflow_id].set()
 
     WorkflowEngine.status_changed = heard  # type: ignore[method-assign]
+    os.environ["DATABASE_URL"] = await trips.start()  # the service reaches Postgres through it
     app = create_app(load_settings())
     transport = httpx.ASGITransport(app=app)
     async with (
@@ -119,7 +173,7 @@ async def _count(count: StatementCount, targets: list[str], workflows: int) -> N
         httpx.AsyncClient(transport=transport, base_url="http://bench") as client,
     ):
         for index, target in enumerate(targets):
-            count.counting = index >= WARM_UP
+            count.counting = trips.counting = index >= WARM_UP
             request = {**RESTART_ON_PROD, "target": target}
             started = _expect(
                 await client.post("/orchestrate", json=request, headers=auth("alice")), 201
@@ -129,7 +183,7 @@ async def _count(count: StatementCount, targets: list[str], workflows: int) -> N
             _expect(await client.post(f"/approve/{approval}", json={}, headers=auth("bob")), 202)
             await asyncio.wait_for(done.wait(), timeout=60)
             await asyncio.sleep(0.05)  # what the run's end spawned (lease re-assessment)
-            count.counting = False
+            count.counting = trips.counting = False
     assert len(targets) - WARM_UP == workflows
 
 

@@ -19,7 +19,7 @@ from shared.lib.risk.models import RiskAssessment
 from shared.lib.targets import TargetResolver
 from shared.lib.workflows.leases import TargetLeases
 from shared.lib.workflows.models import WorkRequest
-from shared.lib.workflows.store import WorkflowStore
+from shared.lib.workflows.store import WorkflowRecord, WorkflowStore
 
 
 class Planner(Protocol):
@@ -43,7 +43,18 @@ class Runner(Protocol):
     ) -> ExecutionResult: ...
 
 
-async def _no_notification(workflow_id: str, status: str) -> None:
+class StatusHook(Protocol):
+    """Told of a workflow's new status; `record` is its row when the teller has it at hand
+    (the report node's last update returns it), so nobody reads it again."""
+
+    async def __call__(
+        self, workflow_id: str, status: str, record: WorkflowRecord | None = None
+    ) -> None: ...
+
+
+async def _no_notification(
+    workflow_id: str, status: str, record: WorkflowRecord | None = None
+) -> None:
     return None
 
 
@@ -61,7 +72,7 @@ class WorkflowContext:
     approvals: ApprovalStore
     workflows: WorkflowStore
     ledger: ExecutionLedger
-    on_status: Callable[[str, str], Awaitable[None]] = field(default=_no_notification)
+    on_status: StatusHook = field(default=_no_notification)
     """Told of every status change (wakes waiting API calls, sends notifications)."""
     leases: TargetLeases | None = None
     """One owner per target; without it (a bare graph in tests) nothing is leased."""

@@ -203,15 +203,16 @@ async def verify(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dic
 async def report(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:
     ctx, workflow_id = runtime.context, state["workflow_id"]
     status, error = final_status(state)
-    await ctx.workflows.update(
+    record = await ctx.workflows.update(
         workflow_id,
         status=status,
         error=error,
         event=status,
         detail={"error": error} if error else {},
+        returning=True,
     )
     await release_targets(ctx, workflow_id, status)
-    await ctx.on_status(workflow_id, status)
+    await ctx.on_status(workflow_id, status, record)
     return {"status": status, "error": error}
 
 

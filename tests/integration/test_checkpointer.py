@@ -137,6 +137,52 @@ async def test_a_checkpoint_is_stored_as_the_stock_saver_stores_it(pool: Pool) -
     }
 
 
+# LangGraph's special channels (`WRITES_IDX_MAP`): a write to one replaces, others keep the first.
+ERROR, INTERRUPT = "__error__", "__interrupt__"
+
+
+async def _writes(pool: Pool, thread_id: str) -> list[tuple[Any, ...]]:
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT task_id, task_path, idx, channel, type, blob FROM checkpoint_writes"
+                " WHERE thread_id = %s ORDER BY task_id, idx",
+                (thread_id,),
+            )
+        ).fetchall()
+    return [tuple(row.values()) for row in rows]
+
+
+@pytest.mark.parametrize(
+    "batches",
+    [
+        [[("plan", "a"), ("ran", True)], [("plan", "b")]],  # a repeat keeps the first
+        [[(INTERRUPT, "first"), (INTERRUPT, "second")], [(INTERRUPT, "third")]],  # the last
+        [[("plan", "a"), (ERROR, "e1"), (ERROR, "e2")]],  # mixed: the first of each index
+    ],
+)
+async def test_a_tasks_writes_are_stored_as_the_stock_saver_stores_them(
+    pool: Pool, batches: list[list[tuple[str, Any]]]
+) -> None:
+    """One statement per task instead of one INSERT per write: the same rows, including
+    which of two writes with the same index is kept."""
+    stored = []
+    for saver in (PooledPostgresSaver(pool), AsyncPostgresSaver(pool)):
+        config = _thread()
+        graph = _graph().compile(checkpointer=saver)
+        await graph.ainvoke({}, config, durability="sync")
+        latest = await saver.aget_tuple(config)
+        assert latest is not None
+        for batch in batches:
+            await saver.aput_writes(latest.config, batch, task_id="task-1", task_path="p")
+        stored.append(await _writes(pool, config["configurable"]["thread_id"]))
+    ours, stock = stored
+    assert [row for row in ours if row[0] == "task-1"] == [
+        row for row in stock if row[0] == "task-1"
+    ]
+    assert any(row[0] == "task-1" for row in ours)
+
+
 async def test_a_query_does_not_wait_for_another_in_flight(pool: Pool) -> None:
     # alist() keeps its cursor (and, upstream, the instance lock) while it yields; a read made
     # during that iteration deadlocks the stock saver and must go through on ours.

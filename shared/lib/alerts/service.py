@@ -29,7 +29,7 @@ from shared.lib.approvals.service import ApprovalService
 from shared.lib.errors import ConflictError, DomainError
 from shared.lib.settings import Settings
 from shared.lib.workflows.engine import WorkflowEngine
-from shared.lib.workflows.store import TERMINAL_STATUSES, WorkflowStore
+from shared.lib.workflows.store import TERMINAL_STATUSES, WorkflowRecord, WorkflowStore
 
 log = logging.getLogger(__name__)
 
@@ -182,12 +182,15 @@ class AlertService:
             )
         return WebhookReply.of(outcomes)
 
-    async def workflow_finished(self, workflow_id: str, status: str) -> None:
+    async def workflow_finished(
+        self, workflow_id: str, status: str, finished: WorkflowRecord | None = None
+    ) -> None:
         """An investigation of an alert no strategy covers has ended: escalate with what it
-        found. Told by the status hook, so a run recovered after a crash still escalates."""
+        found. Told by the status hook, so a run recovered after a crash still escalates;
+        `finished` is the workflow's row when the hook has it."""
         if status not in TERMINAL_STATUSES:
             return
-        workflow = await self._workflows.get(workflow_id)
+        workflow = finished or await self._workflows.get(workflow_id)
         alert = (workflow.request or {}).get("alert") or {}
         if workflow.source != "alert" or alert.get("strategy") != INVESTIGATION:
             return

@@ -22,7 +22,7 @@ from shared.lib.approvals.recording import lock_request, not_found, record_decis
 from shared.lib.approvals.rows import append_action, request_columns, set_status
 from shared.lib.approvals.wakeups import notify_settled
 from shared.lib.db.columns import with_columns
-from shared.lib.db.pool import Pool
+from shared.lib.db.pool import Pool, implicit_transaction
 from shared.lib.planning.models import Plan
 
 _SELECT_REQUEST = with_columns(
@@ -71,7 +71,7 @@ class ApprovalStore:
         round_: int,
     ) -> tuple[ApprovalRecord, bool]:
         """Insert the request once (the id is deterministic); say whether it was new."""
-        async with self._pool.connection() as conn, conn.transaction():
+        async with implicit_transaction(self._pool) as conn:
             cursor = await conn.execute(
                 _INSERT,
                 (
@@ -188,7 +188,7 @@ class ApprovalStore:
         `shown` (what the decider was shown) goes into the decision row's details. With
         `claim_resume`, a decision that settles the request also claims its resume in the same
         transaction (see `recording`): the caller then resumes the workflow itself."""
-        async with self._pool.connection() as conn, conn.transaction():
+        async with implicit_transaction(self._pool) as conn:
             return await record_decision(
                 conn,
                 approval_id=approval_id,

@@ -64,6 +64,22 @@ CHECKPOINT_WITH_BLOBS_SQL = """
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
     DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
 """
+# A task's writes in one statement (upstream runs one INSERT per write in a pipeline, whose
+# Sync is a round trip of its own). On a conflict the special channels (errors, interrupts,
+# resumes) replace what was there, other writes keep the first; see `aput_writes`.
+WRITES_SQL = """
+    INSERT INTO checkpoint_writes
+        (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+    SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
+           w.idx, w.channel, w.type, w.blob
+    FROM unnest(%(idx)s::int[], %(channels)s::text[], %(types)s::text[], %(blobs)s::bytea[])
+         AS w(idx, channel, type, blob)
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO {on_conflict}
+"""
+_REPLACE_WRITES = WRITES_SQL.format(
+    on_conflict="UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob"
+)
+_KEEP_WRITES = WRITES_SQL.format(on_conflict="NOTHING")
 _LATEST_READS: ContextVar[dict[tuple[str, str], Any] | None] = ContextVar(
     "latest_checkpoint_reads", default=None
 )
@@ -223,14 +239,13 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        """Upstream's, with the writes encoded inline (3.2.0, `aio.py`)."""
-        query = (
-            self.UPSERT_CHECKPOINT_WRITES_SQL
-            if all(w[0] in WRITES_IDX_MAP for w in writes)
-            else self.INSERT_CHECKPOINT_WRITES_SQL
-        )
+        """Upstream's (3.2.0, `aio.py`) in one statement, the writes encoded inline. Upstream
+        upserts row by row, so when every write is to a special channel the last of two with
+        the same index wins, and otherwise the first: kept here (one INSERT may not update a
+        row twice, so only the last of each index is sent when replacing)."""
+        replace = all(w[0] in WRITES_IDX_MAP for w in writes)
         configurable = config["configurable"]
-        params = self._dump_writes(
+        rows = self._dump_writes(
             configurable["thread_id"],
             configurable["checkpoint_ns"],
             configurable["checkpoint_id"],
@@ -238,5 +253,20 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             task_path,
             writes,
         )
-        async with self._cursor(pipeline=True) as cur:
-            await cur.executemany(query, params)
+        if replace:
+            rows = list({row[5]: row for row in rows}.values())
+        async with self._cursor() as cur:
+            await cur.execute(
+                _REPLACE_WRITES if replace else _KEEP_WRITES,
+                {
+                    "thread_id": configurable["thread_id"],
+                    "checkpoint_ns": configurable["checkpoint_ns"],
+                    "checkpoint_id": configurable["checkpoint_id"],
+                    "task_id": task_id,
+                    "task_path": task_path,
+                    "idx": [row[5] for row in rows],
+                    "channels": [row[6] for row in rows],
+                    "types": [row[7] for row in rows],
+                    "blobs": [row[8] for row in rows],
+                },
+            )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from psycopg import AsyncConnection
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from psycopg import AsyncConnection, pq
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -44,3 +47,26 @@ async def open_pool(
     )
     await pool.open(wait=True, timeout=30)
     return pool
+
+
+@asynccontextmanager
+async def implicit_transaction(pool: Pool) -> AsyncIterator[AsyncConnection[DictRow]]:
+    """A pooled connection whose statements form one transaction with no BEGIN or COMMIT
+    statement: in pipeline mode they run in Postgres's implicit transaction, which only the
+    Sync sent as the block ends commits (two statements fewer than `conn.transaction()`,
+    the same round trips).
+
+    Fetching a result sends a flush, not a Sync, so each statement runs in order, with its own
+    snapshot, after the locks the ones before it took, as in an explicit transaction; a
+    statement whose result is not fetched is sent with the next fetch or the Sync, and its
+    error, if any, is raised there. An exception in the block rolls everything back (a
+    ROLLBACK ahead of the Sync), and a process killed inside it leaves nothing: the server
+    never sees the Sync. Not for blocks that read `rowcount` without fetching or nest
+    `transaction()`."""
+    async with pool.connection() as conn, conn.pipeline():
+        try:
+            yield conn
+        except BaseException:
+            if conn.pgconn.pipeline_status != pq.PipelineStatus.ABORTED:  # else the Sync ends it
+                await conn.execute("ROLLBACK")
+            raise

@@ -327,8 +327,11 @@ class WorkflowEngine:
             return _SKIP
         return {"workflow_id": workflow_id, "request": record.request}
 
-    async def status_changed(self, workflow_id: str, status: str) -> None:
-        """Wake a waiting start, count finished workflows, notify."""
+    async def status_changed(
+        self, workflow_id: str, status: str, record: WorkflowRecord | None = None
+    ) -> None:
+        """Wake a waiting start, count finished workflows, notify; `record`: the row as the
+        status change left it, when the caller has it (read here otherwise)."""
         milestone = self._milestones.get(workflow_id)
         if milestone is not None:
             milestone.set()
@@ -339,7 +342,7 @@ class WorkflowEngine:
             if self._leases is not None:
                 self._spawn(self._resume_waiting_logged())
             WORKFLOWS.labels(status=status).inc()
-            record = await self._workflows.get(workflow_id)
+            record = record or await self._workflows.get(workflow_id)
             WORKFLOW_DURATION.labels(status=status).observe(
                 (record.updated_at - record.created_at).total_seconds()
             )

@@ -14,7 +14,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from shared.lib.db.pool import Pool
+from shared.lib.db.pool import Pool, implicit_transaction
 
 # How long a lease holds without its workflow ending: longer than any approval waits.
 LEASE_TTL_S = 7 * 24 * 3600.0
@@ -51,7 +51,7 @@ class TargetLeases:
     ) -> Claim:
         """Take every (environment, target) -> operations lease at once, or none: merged into
         the owner when it holds them all for the same operations, else wait for it."""
-        async with self._pool.connection() as conn, conn.transaction():
+        async with implicit_transaction(self._pool) as conn:
             for environment, target in sorted(targets):  # one order: no deadlock between claims
                 await conn.execute(
                     "SELECT pg_advisory_xact_lock(hashtext('lease:' || %s || '/' || %s))",
@@ -133,7 +133,7 @@ class TargetLeases:
     async def name_approval(self, owner: str, approval_id: UUID) -> None:
         """The owner's row names its approval, and every request merged into it so far goes on
         that approval (once), for the approver: one transaction, under the lock a merge takes."""
-        async with self._pool.connection() as conn, conn.transaction():
+        async with implicit_transaction(self._pool) as conn:
             await _lock_followers(conn, owner)
             await conn.execute(
                 "UPDATE workflows SET approval_id = %s, updated_at = now() WHERE id = %s",

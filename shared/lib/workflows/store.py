@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
 
 from shared.lib.db.columns import columns, with_columns
-from shared.lib.db.pool import Pool
+from shared.lib.db.pool import Pool, implicit_transaction
 from shared.lib.errors import NotFoundError
 
 TERMINAL_STATUSES = frozenset(
@@ -66,7 +66,8 @@ class WorkflowRecord(BaseModel):
         return self.status in TERMINAL_STATUSES
 
 
-_SELECT = with_columns("SELECT {record} FROM workflows", record=columns(WorkflowRecord))
+_COLUMNS = columns(WorkflowRecord)
+_SELECT = with_columns("SELECT {record} FROM workflows", record=_COLUMNS)
 
 
 class WorkflowStore:
@@ -112,9 +113,11 @@ class WorkflowStore:
         *,
         event: str | None = None,
         detail: dict[str, Any] | None = None,
+        returning: bool = False,
         **fields: Any,
-    ) -> None:
-        """Set columns and append a timeline event in one transaction."""
+    ) -> WorkflowRecord | None:
+        """Set columns and append a timeline event in one transaction; with `returning`, the
+        row as it now is (who is told the workflow ended need not read it again)."""
         unknown = set(fields) - _UPDATABLE
         if unknown:
             raise ValueError(f"workflow columns {sorted(unknown)} cannot be updated")
@@ -125,10 +128,8 @@ class WorkflowStore:
         # One statement (the event appended by a CTE beside the UPDATE), committed only once
         # it has answered: a process killed while its UPDATE waits on a row lock must leave
         # nothing behind, and an autocommit statement would still commit once the lock frees
-        # (tests/integration/test_crash_recovery.py, after_step, counts on it). In a pipeline
-        # the statement runs in an implicit transaction that only the Sync commits: fetching
-        # its row sends a flush, not a Sync, and leaving the pipeline sends the Sync. Two round
-        # trips, no BEGIN or COMMIT statement (docs/upstream-limits.md).
+        # (tests/integration/test_workflow_updates.py; the crash test's after_step counts on
+        # it). Two round trips, no BEGIN or COMMIT statement (see `implicit_transaction`).
         params: list[Any] = []
         parts: list[str] = []
         if assignments:
@@ -140,11 +141,19 @@ class WorkflowStore:
             parts.append(_INSERT_EVENT)
             params += [workflow_id, event, Jsonb(detail or {})]
         if not parts:
-            return
-        query = parts[0] if len(parts) == 1 else f"WITH updated AS ({parts[0]}) {parts[1]}"
-        async with self._pool.connection() as conn, conn.pipeline():
-            cursor = await conn.execute(f"{query} RETURNING 1".encode(), params)
-            await cursor.fetchone()  # answered, not committed: the pipeline's Sync commits it
+            return None
+        if returning and assignments:
+            event_part = f", event AS ({parts[1]})" if event else ""
+            query = f"WITH updated AS ({parts[0]} RETURNING {_COLUMNS}){event_part}"
+            query += f" SELECT {_COLUMNS} FROM updated"  # noqa: S608 (model's fields)
+        elif len(parts) == 1:
+            query = f"{parts[0]} RETURNING 1"
+        else:
+            query = f"WITH updated AS ({parts[0]}) {parts[1]} RETURNING 1"
+        async with implicit_transaction(self._pool) as conn:
+            cursor = await conn.execute(query.encode(), params)
+            row = await cursor.fetchone()  # answered, not committed: the block's end commits it
+        return WorkflowRecord(**row) if returning and assignments and row else None
 
     async def timeline(self, workflow_id: str) -> list[WorkflowEvent]:
         async with self._pool.connection() as conn:
