@@ -149,6 +149,7 @@ async def start_runtime(
         locks=locks,
         notifier=notifier,
         leases=context.leases,
+        planning_slots=settings.planning_slots,
     )
     trackers = _tracker_service(settings, database, config, approvals, workflows)
 

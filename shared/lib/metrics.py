@@ -70,3 +70,8 @@ MCP_TOOL_CALLS = Histogram(
     ["tool", "outcome"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 600),
 )
+PLANNING_QUEUE = Gauge(
+    "orchestrator_workflows_waiting_to_plan",
+    "New workflows waiting for a planning slot (AGENT_PLANNING_SLOTS), summed over live workers.",
+    multiprocess_mode="livesum",
+)

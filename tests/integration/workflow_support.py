@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent_orchestrator.runtime import conversation_planner
-from graphs.context import WorkflowContext
+from graphs.context import Planner, WorkflowContext
 from graphs.state import WorkflowState
 from graphs.workflow import build_graph
 from shared.lib.approvals.models import ApprovalRecord, Decision
@@ -98,13 +98,17 @@ class WorkflowWorld:
     def graph(self) -> Graph:
         return build_graph().compile(checkpointer=PooledPostgresSaver(self.database.pool))
 
-    async def engine(self) -> Replica:
+    async def engine(
+        self, *, planning_slots: int | None = None, planner: Planner | None = None
+    ) -> Replica:
         """A replica: its own graph, context, lock connection, engine and approval service on
-        the shared database."""
+        the shared database; `planner` stands in for the configured one."""
         locks = WorkflowLocks(self.database.url)
         await locks.open()
         self.locks.append(locks)
         context = self.context()
+        if planner is not None:
+            context.planner = planner
         notifier = Notifier.silent(approvals=self.approvals, workflows=self.workflows)
         engine = WorkflowEngine(
             graph=self.graph(),
@@ -112,6 +116,7 @@ class WorkflowWorld:
             workflows=self.workflows,
             locks=locks,
             notifier=notifier,
+            planning_slots=planning_slots,
         )
         context.on_status = engine.status_changed
         decisions = ApprovalService(

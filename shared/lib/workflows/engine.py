@@ -27,6 +27,7 @@ from langsmith.utils import tracing_is_enabled
 from shared.lib.db.checkpointer import PooledPostgresSaver, reusing_latest_read
 from shared.lib.metrics import WORKFLOW_DURATION, WORKFLOWS
 from shared.lib.notifications.service import Notifier
+from shared.lib.workflows.admission import PlanningSlots
 from shared.lib.workflows.leases import TargetLeases
 from shared.lib.workflows.locks import WorkflowLocks
 from shared.lib.workflows.models import WorkRequest
@@ -67,7 +68,10 @@ class WorkflowEngine:
         locks: WorkflowLocks,
         notifier: Notifier,
         leases: TargetLeases | None = None,
+        planning_slots: int | None = None,
     ) -> None:
+        """`planning_slots`: how many new workflows plan at once (AGENT_PLANNING_SLOTS); None,
+        no limit. Resumes and recovery never wait for one (see `admission`)."""
         self._graph = graph
         self._leases = leases
         self._context = context
@@ -78,6 +82,7 @@ class WorkflowEngine:
         self._milestones: dict[str, asyncio.Event] = {}
         self._changes: dict[str, asyncio.Event] = {}
         self._on_pause: PauseHandler = _ignore_pause
+        self._slots = PlanningSlots(planning_slots)
 
     def on_pause(self, handler: PauseHandler) -> None:
         """Who hears of a durable pause: it marks the workflow `awaiting_approval` and answers
@@ -219,7 +224,11 @@ class WorkflowEngine:
     ) -> None:
         # A resume waits for a run still reaching its pause; recovery never waits.
         wait_s = RESUME_LOCK_WAIT_S if isinstance(graph_input, Command) else 0.0
-        async with self._locks.holding(workflow_id, wait_s=wait_s) as won:
+        fresh = isinstance(graph_input, dict)
+        async with (
+            self._slots.planning(workflow_id) if fresh else contextlib.nullcontext(),
+            self._locks.holding(workflow_id, wait_s=wait_s) as won,
+        ):
             if not won:
                 log.info("workflow busy elsewhere", extra={"workflow_id": workflow_id})
                 return
@@ -332,6 +341,8 @@ class WorkflowEngine:
     ) -> None:
         """Wake a waiting start, count finished workflows, notify; `record`: the row as the
         status change left it, when the caller has it (read here otherwise)."""
+        if status != "planning":
+            self._slots.left_planning(workflow_id)
         milestone = self._milestones.get(workflow_id)
         if milestone is not None:
             milestone.set()
