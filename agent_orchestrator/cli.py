@@ -66,7 +66,7 @@ def serve(
     import uvicorn
 
     from agent_orchestrator.app import create_app
-    from agent_orchestrator.system.transport import NoDelayHttpToolsProtocol
+    from agent_orchestrator.system.transport import NoDelayH11Protocol
     from shared.lib.config_errors import ConfigError
     from shared.lib.logs import configure_logging
 
@@ -96,7 +96,7 @@ def serve(
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
-            http=NoDelayHttpToolsProtocol,
+            http=NoDelayH11Protocol,
             log_config=None,
             timeout_graceful_shutdown=10,
         )
@@ -105,7 +105,7 @@ def serve(
         service,
         host=settings.host,
         port=settings.port,
-        http=NoDelayHttpToolsProtocol,
+        http=NoDelayH11Protocol,
         log_config=None,
         timeout_graceful_shutdown=10,
     )

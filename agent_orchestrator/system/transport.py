@@ -1,12 +1,9 @@
-"""HTTP connections parsed by httptools, with Nagle's algorithm off in every worker.
+"""HTTP connections with Nagle's algorithm off, in every worker.
 
-`serve` runs uvicorn on uvloop with the httptools parser (both C; h11 and the stock asyncio
-loop cost the service about a fifth of its CPU per workflow, docs/benchmarks.md). uvloop turns
-TCP_NODELAY on for every TCP connection; the stock asyncio loop turns it on only for an accepted
-socket that reports `IPPROTO_TCP`, and uvicorn's multi-worker supervisor binds the listening
-socket with `proto` 0, so there, with `AGENT_WORKERS` > 1, each keep-alive response waited for
-the client's delayed ACK, about 45 ms per request on Linux (uvicorn issue #3149,
-docs/upstream-limits.md). This protocol sets the option itself, whichever loop runs it.
+asyncio turns TCP_NODELAY on only for an accepted socket that reports `IPPROTO_TCP`; uvicorn's
+multi-worker supervisor binds the listening socket with `proto` 0, so with `AGENT_WORKERS` > 1
+each keep-alive response waited for the client's delayed ACK, about 45 ms per request on Linux
+(uvicorn issue #3149, docs/upstream-limits.md). This protocol sets the option itself.
 """
 
 from __future__ import annotations
@@ -15,11 +12,11 @@ import asyncio
 import contextlib
 import socket
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 
-class NoDelayHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with TCP_NODELAY set on the connection's socket."""
+class NoDelayH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, with TCP_NODELAY set on the connection's socket."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         sock = transport.get_extra_info("socket")

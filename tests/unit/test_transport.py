@@ -1,6 +1,5 @@
-"""With several workers uvicorn binds the listening socket itself (proto 0), and the stock asyncio
-loop then leaves Nagle's algorithm on; uvloop (what `serve` runs on) turns it off, and so does the
-service's HTTP protocol on every connection, whichever loop runs it."""
+"""With several workers uvicorn binds the listening socket itself (proto 0), and asyncio then
+leaves Nagle's algorithm on; the service's HTTP protocol turns it off on every connection."""
 
 from __future__ import annotations
 
@@ -8,12 +7,11 @@ import asyncio
 import socket
 
 import pytest
-import uvloop
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from agent_orchestrator.system.transport import NoDelayHttpToolsProtocol
+from agent_orchestrator.system.transport import NoDelayH11Protocol
 
 DEADLINE_S = 10.0
 
@@ -22,12 +20,12 @@ async def _app(scope: object, receive: object, send: object) -> None:  # never c
     raise AssertionError("no request is sent")
 
 
-async def _nodelay_of_accepted(protocol: type[HttpToolsProtocol]) -> int:
+async def _nodelay_of_accepted(protocol: type[H11Protocol]) -> int:
     config = Config(_app, host="127.0.0.1", port=0, http=protocol, log_config=None)
     listener = config.bind_socket()  # what the multi-worker supervisor hands each worker
     state, connected = ServerState(), asyncio.Event()
 
-    def accept() -> HttpToolsProtocol:
+    def accept() -> H11Protocol:
         made = protocol(config=config, server_state=state, app_state={})
         made.connection_made = lambda transport: (  # type: ignore[method-assign]
             protocol.connection_made(made, transport),
@@ -48,17 +46,10 @@ async def _nodelay_of_accepted(protocol: type[HttpToolsProtocol]) -> int:
         server.close()
 
 
-@pytest.mark.parametrize(
-    ("protocol", "expected"), [(HttpToolsProtocol, 0), (NoDelayHttpToolsProtocol, 1)]
-)
+@pytest.mark.parametrize(("protocol", "expected"), [(H11Protocol, 0), (NoDelayH11Protocol, 1)])
 async def test_a_connection_on_a_worker_socket_has_nagle_off_only_with_our_protocol(
-    protocol: type[HttpToolsProtocol], expected: int
+    protocol: type[H11Protocol], expected: int
 ) -> None:
     """The stock protocol row documents the upstream limit (uvicorn #3149): if it ever reads 1,
-    uvicorn fixed it and `NoDelayHttpToolsProtocol` can go."""
+    uvicorn fixed it and `NoDelayH11Protocol` can go."""
     assert await _nodelay_of_accepted(protocol) == expected
-
-
-@pytest.mark.parametrize("protocol", [HttpToolsProtocol, NoDelayHttpToolsProtocol])
-def test_on_uvloop_every_connection_has_nagle_off(protocol: type[HttpToolsProtocol]) -> None:
-    assert uvloop.run(_nodelay_of_accepted(protocol)) == 1
