@@ -49,10 +49,12 @@ async def test_a_workflow_past_the_limit_waits_until_one_leaves_planning() -> No
     await planners.entered_by("a")
     await planners.settle()
     assert planners.order == ["a"]  # b waits for the slot
+    assert planners.slots.knows("a") and planners.slots.knows("b")  # recovery leaves both be
     planners.slots.left_planning("a")  # paused at its gate: its run goes on, its slot is free
     await planners.entered_by("b")
     await planners.end()
     assert planners.order == ["a", "b"]
+    assert not planners.slots.knows("a") and not planners.slots.knows("b")
 
 
 async def test_waiters_get_slots_in_the_order_they_asked() -> None:

@@ -53,8 +53,8 @@ async def open_pool(
 async def implicit_transaction(pool: Pool) -> AsyncIterator[AsyncConnection[DictRow]]:
     """A pooled connection whose statements form one transaction with no BEGIN or COMMIT
     statement: in pipeline mode they run in Postgres's implicit transaction, which only the
-    Sync sent as the block ends commits (two statements fewer than `conn.transaction()`,
-    the same round trips).
+    Sync sent as the block ends commits: two statements fewer than `conn.transaction()`, and
+    one round trip fewer outside a pipeline (BEGIN's).
 
     Fetching a result sends a flush, not a Sync, so each statement runs in order, with its own
     snapshot, after the locks the ones before it took, as in an explicit transaction; a

@@ -19,14 +19,23 @@ class PlanningSlots:
     def __init__(self, limit: int | None) -> None:
         self._free = asyncio.Semaphore(limit) if limit else None
         self._held: set[str] = set()
+        self._waiting: set[str] = set()
+
+    def knows(self, workflow_id: str) -> bool:
+        """Whether the workflow waits for a slot here or plans in one (recovery leaves it be)."""
+        return workflow_id in self._waiting or workflow_id in self._held
 
     @asynccontextmanager
     async def planning(self, workflow_id: str) -> AsyncIterator[None]:
         if self._free is None:
             yield
             return
-        with PLANNING_QUEUE.track_inprogress():
-            await self._free.acquire()
+        self._waiting.add(workflow_id)
+        try:
+            with PLANNING_QUEUE.track_inprogress():
+                await self._free.acquire()
+        finally:
+            self._waiting.discard(workflow_id)
         self._held.add(workflow_id)
         try:
             yield

@@ -169,8 +169,8 @@ class WorkflowEngine:
         stalled += await self._workflows.in_status(["planning"], idle_s=grace_s)
         recovered = 0
         for workflow_id in stalled:
-            if workflow_id in self._milestones:
-                continue  # started by this process moments ago
+            if workflow_id in self._milestones or self._slots.knows(workflow_id):
+                continue  # started by this process moments ago, or waiting for its turn
             self._spawn(self._drive(workflow_id, None))
             recovered += 1
         return recovered
