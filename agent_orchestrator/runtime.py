@@ -157,10 +157,8 @@ async def start_runtime(
         workflow_id: str, status: str, record: WorkflowRecord | None = None
     ) -> None:
         await engine.status_changed(workflow_id, status, record)
-        try:
-            await alerts.workflow_finished(
-                workflow_id, status, record
-            )  # an investigation escalates
+        try:  # an investigation escalates
+            await alerts.workflow_finished(workflow_id, status, record)
         except Exception:  # the workflow's own outcome stands; the service log says why
             log.exception("escalating an investigation failed", extra={"workflow": workflow_id})
         if trackers is not None:

@@ -64,9 +64,9 @@ CHECKPOINT_WITH_BLOBS_SQL = """
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
     DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
 """
-# A task's writes in one statement (upstream runs one INSERT per write in a pipeline, whose
-# Sync is a round trip of its own). On a conflict the special channels (errors, interrupts,
-# resumes) replace what was there, other writes keep the first; see `aput_writes`.
+# A task's writes in one statement (upstream: one INSERT per write, `executemany` in a
+# pipeline). On a conflict the special channels (errors, interrupts, resumes) replace what was
+# there, other writes keep the first; see `aput_writes`.
 WRITES_SQL = """
     INSERT INTO checkpoint_writes
         (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
