@@ -60,21 +60,14 @@ def _state(url: str) -> tuple[str, list[str]]:
     return row["status"], [e["event"] for e in events]
 
 
-def _waiting_updates(url: str) -> int:
+def _update_sessions(url: str, *, waiting_on_a_lock: bool = False) -> int:
+    """Other sessions running a workflow row update (only those waiting on a lock)."""
     with psycopg.connect(url, row_factory=dict_row) as conn:
         row = conn.execute(
             "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock' AND query LIKE '%UPDATE workflows%'"
-        ).fetchone()
-    assert row is not None
-    return int(row["n"])
-
-
-def _updates_gone(url: str) -> int:
-    with psycopg.connect(url, row_factory=dict_row) as conn:
-        row = conn.execute(
-            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
-            " AND query LIKE '%UPDATE workflows%' AND pid <> pg_backend_pid()"
+            " AND query LIKE '%%UPDATE workflows%%' AND pid <> pg_backend_pid()"
+            " AND (NOT %s OR wait_event_type = 'Lock')",
+            (waiting_on_a_lock,),
         ).fetchone()
     assert row is not None
     return int(row["n"])
@@ -94,7 +87,7 @@ def test_an_update_killed_while_it_waits_on_a_row_lock_leaves_nothing(
         child = _update_in_child(database_url)
         try:
             wait_for(
-                lambda: _waiting_updates(database_url),
+                lambda: _update_sessions(database_url, waiting_on_a_lock=True),
                 until=lambda n: n == 1,
                 what="the child's update to wait on the row lock",
             )
@@ -103,7 +96,7 @@ def test_an_update_killed_while_it_waits_on_a_row_lock_leaves_nothing(
             child.wait(timeout=30)
         holder.rollback()  # the lock frees: the orphaned statement runs now
     wait_for(
-        lambda: _updates_gone(database_url),
+        lambda: _update_sessions(database_url),
         until=lambda n: n == 0,
         what="the killed process's session to end",
     )
