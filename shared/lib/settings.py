@@ -148,8 +148,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535, validation_alias="AGENT_PORT")
     workers: int = Field(default=1, ge=1, le=64, validation_alias="AGENT_WORKERS")
     planning_slots: int = Field(default=4, ge=1, le=1000, validation_alias="AGENT_PLANNING_SLOTS")
-    """How many new workflows plan at once in a process; more wait their turn, in order. A
-    decision's resume never waits behind them (docs/benchmarks.md: with 16 in flight, approve
+    """How many new workflows plan at once in a process; more wait their turn, in order, for
+    15 s at most (then plan anyway, so a hung planner stalls nobody). A decision's resume
+    never waits behind them (docs/benchmarks.md: with 16 in flight, approve
     -> execution p99 fell from ~200 ms to ~70 ms at 4, the same throughput)."""
     config_dir: Path = Field(
         default_factory=_default_config_dir, validation_alias="AGENT_CONFIG_DIR"

@@ -90,3 +90,15 @@ async def test_without_a_limit_nobody_waits() -> None:
     for name in names:
         await planners.entered_by(name)
     await planners.end()
+
+
+async def test_a_workflow_waits_no_longer_than_its_patience() -> None:
+    planners = Planners(PlanningSlots(1, patience_s=0.05))
+    planners.start("stuck", "next")
+    await planners.entered_by("stuck")
+    await planners.entered_by("next")  # past its patience: plans without a slot
+    assert not planners.slots.knows("next")  # holds none, so it frees none
+    planners.slots.left_planning("stuck")
+    planners.start("third")
+    await planners.entered_by("third")  # the one slot, handed back once
+    await planners.end()

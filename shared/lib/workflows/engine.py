@@ -82,7 +82,7 @@ class WorkflowEngine:
         self._milestones: dict[str, asyncio.Event] = {}
         self._changes: dict[str, asyncio.Event] = {}
         self._on_pause: PauseHandler = _ignore_pause
-        self._slots = PlanningSlots(planning_slots)
+        self._slots = PlanningSlots(planning_slots, patience_s=START_WAIT_S)
 
     def on_pause(self, handler: PauseHandler) -> None:
         """Who hears of a durable pause: it marks the workflow `awaiting_approval` and answers
