@@ -20,6 +20,7 @@ from shared.lib.chat.store import ChatStore
 from shared.lib.db.database import Database, open_database
 from shared.lib.db.pool import PREPARE_AFTER
 from shared.lib.inbox.store import InboxStore
+from shared.lib.settings import load_settings
 from shared.lib.trackers.store import TrackerStore
 from shared.lib.workflows.store import WorkflowStore
 from tests.conftest import CONFIG_DIR
@@ -38,19 +39,11 @@ TABLES = (
 Read = Callable[[], Awaitable[Any]]
 
 
-def _settings(database_url: str, tmp_path: Path, **extra: str) -> dict[str, Any]:
-    return {
-        "DATABASE_URL": database_url,
-        "AGENT_CONFIG_DIR": CONFIG_DIR,
-        "AGENT_DATA_DIR": tmp_path,
-        **extra,
-    }
-
-
 async def _open(database_url: str, tmp_path: Path, **extra: str) -> Database:
-    from shared.lib.settings import load_settings
-
-    return await open_database(load_settings(**_settings(database_url, tmp_path, **extra)))
+    settings = load_settings(
+        DATABASE_URL=database_url, AGENT_CONFIG_DIR=CONFIG_DIR, AGENT_DATA_DIR=tmp_path, **extra
+    )
+    return await open_database(settings)
 
 
 async def _prepared_count(conn: psycopg.AsyncConnection[Any], like: str) -> int:
