@@ -1,8 +1,8 @@
 """One owner per target, in the graph: a plan that mutates takes its targets' leases before it
 investigates or asks anyone (reads need none). Merged into a workflow already asking for the
-same operation, it ends `merged`; wanting another operation, it waits at `wait_for_target` (an
-interrupt and nothing else) until the engine resumes it on the lease's release, and is then
-re-assessed from its risk on."""
+same operation (one that runs it at least as surely: `covers`), it ends `merged`; wanting
+another operation, it waits at `wait_for_target` (an interrupt and nothing else) until the
+engine resumes it on the lease's release, and is then re-assessed from its risk on."""
 
 from __future__ import annotations
 
@@ -15,17 +15,19 @@ from graphs.context import WorkflowContext
 from graphs.state import WorkflowState
 from graphs.steps import mutates
 from shared.lib.planning.models import Plan
+from shared.lib.workflows.leases import operations_text
 from shared.lib.workflows.models import WorkRequest
 
 
 def mutated_targets(ctx: WorkflowContext, plan: Plan) -> dict[tuple[str, str], str]:
-    """(environment, target) -> the operations the plan runs on it, as one comparable text."""
-    operations: dict[tuple[str, str], set[str]] = {}
+    """(environment, target) -> the operations the plan runs on it, as its lease records them
+    (`operations_text`: conditional ones marked)."""
+    operations: dict[tuple[str, str], list[tuple[str, bool]]] = {}
     for step in plan.steps:
         if mutates(ctx, step.operation):
             key = (step.environment or "-", step.target)
-            operations.setdefault(key, set()).add(step.operation)
-    return {key: ",".join(sorted(ops)) for key, ops in operations.items()}
+            operations.setdefault(key, []).append((step.operation, step.when is not None))
+    return {key: operations_text(ops) for key, ops in operations.items()}
 
 
 async def claim_targets(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:

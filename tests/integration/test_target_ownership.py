@@ -4,6 +4,8 @@ delivery, make one approval and one restart, and both requesters see the outcome
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,11 @@ import pytest
 from docker.models.containers import Container
 from fastapi.testclient import TestClient
 
+from shared.lib.execution.models import ExecutionResult, OperationCall
 from shared.lib.executors.fake import FakeExecutor
 from tests.helpers import auth, wait_for
 from tests.integration.alerts_support import TOKEN, alert, deliver
-from tests.integration.service_support import agent_api, point_prod_web_at
+from tests.integration.service_support import agent_api, fake_executors, point_prod_web_at
 from tests.testbed.docker_fixtures import ContainerFactory
 
 
@@ -165,3 +168,73 @@ def test_another_operation_on_a_leased_target_waits_and_is_reassessed_on_release
     )
     assert asked["approval_id"] is not None
     assert fetch(fake_api, first["workflow_id"])["status"] == "rejected"
+
+
+class HeldHealthChecks(FakeExecutor):
+    """A fake Docker whose health checks wait until the test lets them go."""
+
+    def __init__(self) -> None:
+        super().__init__(kind="docker")
+        self.go = threading.Event()
+
+    async def execute(self, call: OperationCall) -> ExecutionResult:
+        if call.operation == "health":
+            await asyncio.to_thread(self.go.wait, 30)
+        return await super().execute(call)
+
+
+def test_an_explicit_restart_waits_for_an_alert_whose_restart_depends_on_a_health_check(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """The alert's recovery restarts only if the health check fails; merged into it, the
+    operator's restart would be skipped with it when the service is healthy. It waits instead,
+    then asks and runs."""
+    docker = HeldHealthChecks()
+    executors = {**fake_executors(), "docker": docker}
+    settings = {"AGENT_ALERT_WEBHOOK_TOKEN": TOKEN, "AGENT_SWEEP_INTERVAL_S": 0.5}
+    with agent_api(empty_database_url, tmp_path, executors=executors, **settings) as api:
+        fired = alert(service="web", env="prod")
+        assert deliver(api, fired).status_code == 200
+        wait_for(
+            lambda: [c.operation for c in docker.calls],
+            until=lambda ops: "health" in ops,
+            what="the alert's workflow checking web's health, its lease taken",
+        )
+        with psycopg.connect(empty_database_url) as conn:
+            (alert_id,) = conn.execute(
+                "SELECT id FROM workflows WHERE source = 'alert'"
+            ).fetchone() or (None,)
+        body = {"operation": "restart", "target": "web", "environment": "prod"}
+        rest = api.post("/orchestrate", json=body, headers=auth("alice")).json()
+        waiting = wait_for(
+            lambda: fetch(api, rest["workflow_id"]),
+            until=lambda w: w["status"] != "planning",
+            what="alice's restart claimed the target",
+        )
+        assert waiting["status"] == "waiting_for_target", waiting
+        shown = next(e for e in waiting["timeline"] if e["event"] == "waiting_for_target")
+        assert shown["detail"]["owner"] == alert_id
+
+        docker.go.set()
+        alerted = wait_for(
+            lambda: fetch(api, alert_id),
+            until=lambda w: w["status"] not in ("planning", "running"),
+            what="the alert's workflow finished",
+        )
+        assert alerted["status"] == "completed", alerted
+        skipped = [e["detail"] for e in alerted["timeline"] if e["event"] == "step_finished"]
+        assert {"operation": "restart", "status": "skipped"}.items() <= skipped[2].items()
+        asked = wait_for(
+            lambda: fetch(api, rest["workflow_id"]),
+            until=lambda w: w["status"] == "awaiting_approval",
+            what="alice's restart asking once the alert's workflow released web",
+        )
+        approved = api.post(f"/approve/{asked['approval_id']}", headers=auth("bob"))
+        assert approved.status_code == 202, approved.text
+        done = wait_for(
+            lambda: fetch(api, rest["workflow_id"]),
+            until=lambda w: w["status"] not in ("awaiting_approval", "running"),
+            what="alice's restart ran",
+        )
+    assert done["status"] == "completed", done
+    assert docker.target("web").restart_count == 1  # hers; the alert's was skipped

@@ -23,6 +23,7 @@ from shared.lib.alerts.store import (
 )
 from shared.lib.db.columns import with_columns
 from shared.lib.db.pool import Pool
+from shared.lib.workflows.leases import covers
 
 _INSERT = with_columns(
     "INSERT INTO alert_workflows (fingerprint, alertname, action, reason, strategy, target,"
@@ -178,20 +179,23 @@ class AlertQueue:
     async def lease_owner(
         self, *, environment: str, target: str, operations: str
     ) -> tuple[str, Any] | None:
-        """The live workflow holding the target's lease for the same operations, and its
-        approval id: an alert for the same recovery merges into it without a workflow."""
+        """The live workflow holding the target's lease for operations that cover these
+        (`covers`), and its approval id: an alert for the same recovery merges into it without
+        a workflow."""
         async with self._pool.connection() as conn:
             row = await (
                 await conn.execute(
-                    "SELECT w.id, w.approval_id FROM target_leases l"
+                    "SELECT w.id, w.approval_id, l.operations FROM target_leases l"
                     " JOIN workflows w ON w.id = l.workflow_id"
-                    " WHERE l.environment = %s AND l.target = %s AND l.operations = %s"
+                    " WHERE l.environment = %s AND l.target = %s"
                     " AND l.expires_at > now() AND w.status IN ('planning',"
                     " 'awaiting_approval', 'running')",
-                    (environment, target, operations),
+                    (environment, target),
                 )
             ).fetchone()
-        return (row["id"], row["approval_id"]) if row else None
+        if row is None or not covers(row["operations"], operations):
+            return None
+        return row["id"], row["approval_id"]
 
     async def merge_into(self, owner: str, *, alert_id: int, requester: str, source: str) -> None:
         """Tell the owner (its timeline) that an alert's recovery was merged into it."""

@@ -17,6 +17,7 @@ from shared.lib.alerts.store import AlertNotice, AlertRecord, AlertStore
 from shared.lib.alerts.triage import AlertFacts, AlertTriage
 from shared.lib.catalog.models import Catalog
 from shared.lib.workflows.engine import WorkflowEngine
+from shared.lib.workflows.leases import operations_text
 
 log = logging.getLogger(__name__)
 
@@ -146,12 +147,11 @@ class AlertStorm:
         return self._triage.decide(AlertFacts(alertname=notice.alertname, labels=notice.labels))
 
     def _mutating(self, decision: RecoveryDecision) -> str:
-        names = {
-            s.operation
+        return operations_text(
+            (s.operation, s.when is not None)
             for s in decision.steps
             if s.operation in self._catalog.operations and self._catalog.get(s.operation).mutates
-        }
-        return ",".join(sorted(names))
+        )
 
 
 def _notice(record: AlertRecord) -> AlertNotice:

@@ -6,6 +6,7 @@ take a lease. A lease past its time limit counts as released (the sweeper clears
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 from uuid import UUID
@@ -18,6 +19,37 @@ from shared.lib.db.pool import Pool, implicit_transaction
 
 # How long a lease holds without its workflow ending: longer than any approval waits.
 LEASE_TTL_S = 7 * 24 * 3600.0
+
+# Marks an operation the plan runs only if an earlier step ended some way (`restart?`).
+CONDITIONAL = "?"
+
+
+def operations_text(operations: Iterable[tuple[str, bool]]) -> str:
+    """What a plan runs on one target as its lease records it: the sorted operation names, a
+    conditional one marked `restart?` (one run both ways counts as unconditional)."""
+    names: dict[str, bool] = {}
+    for name, conditional in operations:
+        names[name] = names.get(name, True) and conditional
+    return ",".join(f"{name}{CONDITIONAL if names[name] else ''}" for name in sorted(names))
+
+
+def covers(held: str, wanted: str) -> bool:
+    """Whether the owner's operations on a target do what another request wants there: the
+    same operations, and each the request runs unconditionally run unconditionally by the
+    owner too. So an alert's `restart` only if a health check fails merges into an operator's
+    restart, but an operator's restart does not merge into an alert's conditional one (a
+    healthy service would skip it): it waits for it instead."""
+    owner, request = _parsed(held), _parsed(wanted)
+    if owner.keys() != request.keys():
+        return False
+    return all(owner[name] <= request[name] for name in request)
+
+
+def _parsed(text: str) -> dict[str, bool]:
+    """name -> conditional; a lease taken before conditions were recorded reads as all
+    unconditional."""
+    names = (part for part in text.split(",") if part)
+    return {name.rstrip(CONDITIONAL): name.endswith(CONDITIONAL) for name in names}
 
 
 @dataclass(frozen=True)
@@ -50,7 +82,8 @@ class TargetLeases:
         targets: dict[tuple[str, str], str],
     ) -> Claim:
         """Take every (environment, target) -> operations lease at once, or none: merged into
-        the owner when it holds them all for the same operations, else wait for it."""
+        the owner when it holds them all and its operations cover these (`covers`), else wait
+        for it."""
         async with implicit_transaction(self._pool) as conn:
             for environment, target in sorted(targets):  # one order: no deadlock between claims
                 await conn.execute(
@@ -76,7 +109,7 @@ class TargetLeases:
                 owners = {owner for owner, _ in held.values()}
                 (environment, target), (owner, _) = sorted(held.items())[0]
                 same = len(owners) == 1 and len(held) == len(targets)
-                same = same and all(held[key][1] == ops for key, ops in targets.items())
+                same = same and all(covers(held[key][1], ops) for key, ops in targets.items())
                 if not same:
                     return Claim("wait", owner=owner, target=f"{environment}/{target}")
                 await self._merge(conn, workflow_id, owner, requester=requester, source=source)
