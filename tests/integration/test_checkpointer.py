@@ -6,54 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import uuid
 from collections.abc import AsyncIterator
-from typing import Any, TypedDict
+from typing import Any
 
 import psycopg
 import pytest
-from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command, interrupt
+from langgraph.types import Command
 
 from shared.lib.db.checkpointer import PooledPostgresSaver, reusing_latest_read
 from shared.lib.db.pool import Pool, open_pool
-
-
-class GateState(TypedDict, total=False):
-    plan: str
-    decision: dict[str, Any]
-    ran: bool
-
-
-def _plan(state: GateState) -> dict[str, Any]:
-    return {"plan": "restart web"}
-
-
-def _gate(state: GateState) -> dict[str, Any]:
-    return {"decision": interrupt({"plan": state["plan"]})}
-
-
-def _execute(state: GateState) -> dict[str, Any]:
-    return {"ran": state["decision"]["outcome"] == "approved"}
-
-
-def _graph() -> StateGraph[GateState]:
-    graph = StateGraph(GateState)
-    graph.add_node("plan", _plan)
-    graph.add_node("gate", _gate)
-    graph.add_node("execute", _execute)
-    graph.add_edge(START, "plan")
-    graph.add_edge("plan", "gate")
-    graph.add_edge("gate", "execute")
-    graph.add_edge("execute", END)
-    return graph
-
-
-def _thread() -> RunnableConfig:
-    return {"configurable": {"thread_id": f"t-{uuid.uuid4().hex}"}}
+from tests.integration.checkpointer_support import (
+    gate_graph,
+    new_thread,
+    stored_rows,
+    stored_writes,
+)
 
 
 @pytest.fixture
@@ -65,13 +34,13 @@ async def pool(database_url: str) -> AsyncIterator[Pool]:
 
 
 async def test_interrupt_and_resume_round_trip_through_postgres(pool: Pool) -> None:
-    config = _thread()
-    graph = _graph().compile(checkpointer=PooledPostgresSaver(pool))
+    config = new_thread()
+    graph = gate_graph().compile(checkpointer=PooledPostgresSaver(pool))
     paused = await graph.ainvoke({}, config, durability="sync")
     assert paused["__interrupt__"][0].value == {"plan": "restart web"}
 
     # A fresh saver and graph, as after a restart: the pause must come from Postgres.
-    resumed_graph = _graph().compile(checkpointer=PooledPostgresSaver(pool))
+    resumed_graph = gate_graph().compile(checkpointer=PooledPostgresSaver(pool))
     snapshot = await resumed_graph.aget_state(config)
     assert snapshot.next == ("gate",)
     done = await resumed_graph.ainvoke(
@@ -88,48 +57,23 @@ async def test_interrupt_and_resume_round_trip_through_postgres(pool: Pool) -> N
     assert row is not None and row["n"] >= 4
 
 
-async def _stored_rows(pool: Pool, thread_id: str) -> dict[str, list[tuple[Any, ...]]]:
-    """The thread's stored values: each checkpoint's inline values and updated channels, and
-    the blobs (channel versions carry a random part, so they are left out)."""
-    async with pool.connection() as conn:
-        checkpoints = await (
-            await conn.execute(
-                "SELECT jsonb_build_array(checkpoint->'channel_values',"
-                " checkpoint->'updated_channels') AS body, metadata FROM checkpoints"
-                " WHERE thread_id = %s ORDER BY checkpoint_id",
-                (thread_id,),
-            )
-        ).fetchall()
-        blobs = await (
-            await conn.execute(
-                "SELECT channel, type, blob FROM checkpoint_blobs WHERE thread_id = %s"
-                " ORDER BY channel, version",
-                (thread_id,),
-            )
-        ).fetchall()
-    return {
-        "checkpoints": [(row["body"], row["metadata"]) for row in checkpoints],
-        "blobs": [(row["channel"], row["type"], row["blob"]) for row in blobs],
-    }
-
-
 async def test_a_checkpoint_is_stored_as_the_stock_saver_stores_it(pool: Pool) -> None:
     """The one-statement write keeps upstream's layout: primitive values inline in the JSON,
     others (the decision, a dict) as blobs; a stock saver reads ours back."""
-    ours, stock = _thread(), _thread()
+    ours, stock = new_thread(), new_thread()
     for saver, config in ((PooledPostgresSaver(pool), ours), (AsyncPostgresSaver(pool), stock)):
-        graph = _graph().compile(checkpointer=saver)
+        graph = gate_graph().compile(checkpointer=saver)
         await graph.ainvoke({}, config, durability="sync")
         await graph.ainvoke(Command(resume={"outcome": "approved"}), config, durability="sync")
-    ours_rows = await _stored_rows(pool, ours["configurable"]["thread_id"])
-    stock_rows = await _stored_rows(pool, stock["configurable"]["thread_id"])
+    ours_rows = await stored_rows(pool, ours["configurable"]["thread_id"])
+    stock_rows = await stored_rows(pool, stock["configurable"]["thread_id"])
     assert len(ours_rows["checkpoints"]) == len(stock_rows["checkpoints"]) >= 4
     assert [body for body, _ in ours_rows["checkpoints"]] == [
         body for body, _ in stock_rows["checkpoints"]
     ]
     assert ours_rows["blobs"] == stock_rows["blobs"]
     assert any(channel == "decision" for channel, _, _ in ours_rows["blobs"])
-    read_back = await _graph().compile(checkpointer=AsyncPostgresSaver(pool)).aget_state(ours)
+    read_back = await gate_graph().compile(checkpointer=AsyncPostgresSaver(pool)).aget_state(ours)
     assert read_back.values == {
         "plan": "restart web",
         "decision": {"outcome": "approved"},
@@ -139,18 +83,6 @@ async def test_a_checkpoint_is_stored_as_the_stock_saver_stores_it(pool: Pool) -
 
 # LangGraph's special channels (`WRITES_IDX_MAP`): a write to one replaces, others keep the first.
 ERROR, INTERRUPT = "__error__", "__interrupt__"
-
-
-async def _writes(pool: Pool, thread_id: str) -> list[tuple[Any, ...]]:
-    async with pool.connection() as conn:
-        rows = await (
-            await conn.execute(
-                "SELECT task_id, task_path, idx, channel, type, blob FROM checkpoint_writes"
-                " WHERE thread_id = %s ORDER BY task_id, idx",
-                (thread_id,),
-            )
-        ).fetchall()
-    return [tuple(row.values()) for row in rows]
 
 
 @pytest.mark.parametrize(
@@ -168,14 +100,14 @@ async def test_a_tasks_writes_are_stored_as_the_stock_saver_stores_them(
     which of two writes with the same index is kept."""
     stored = []
     for saver in (PooledPostgresSaver(pool), AsyncPostgresSaver(pool)):
-        config = _thread()
-        graph = _graph().compile(checkpointer=saver)
+        config = new_thread()
+        graph = gate_graph().compile(checkpointer=saver)
         await graph.ainvoke({}, config, durability="sync")
         latest = await saver.aget_tuple(config)
         assert latest is not None
         for batch in batches:
             await saver.aput_writes(latest.config, batch, task_id="task-1", task_path="p")
-        stored.append(await _writes(pool, config["configurable"]["thread_id"]))
+        stored.append(await stored_writes(pool, config["configurable"]["thread_id"]))
     ours, stock = stored
     assert [row for row in ours if row[0] == "task-1"] == [
         row for row in stock if row[0] == "task-1"
@@ -187,8 +119,8 @@ async def test_a_query_does_not_wait_for_another_in_flight(pool: Pool) -> None:
     # alist() keeps its cursor (and, upstream, the instance lock) while it yields; a read made
     # during that iteration deadlocks the stock saver and must go through on ours.
     saver = PooledPostgresSaver(pool)
-    config = _thread()
-    await _graph().compile(checkpointer=saver).ainvoke({}, config, durability="sync")
+    config = new_thread()
+    await gate_graph().compile(checkpointer=saver).ainvoke({}, config, durability="sync")
     async for _ in saver.alist(config, limit=1):
         inner = await asyncio.wait_for(saver.aget_tuple(config), timeout=5)
         assert inner is not None
@@ -211,8 +143,8 @@ async def _newer_checkpoint(saver: PooledPostgresSaver, latest: CheckpointTuple)
 async def test_within_a_held_thread_the_next_latest_read_is_served_from_the_first(
     pool: Pool,
 ) -> None:
-    saver, config = PooledPostgresSaver(pool), _thread()
-    await _graph().compile(checkpointer=saver).ainvoke({}, config, durability="sync")
+    saver, config = PooledPostgresSaver(pool), new_thread()
+    await gate_graph().compile(checkpointer=saver).ainvoke({}, config, durability="sync")
     with reusing_latest_read():
         first = await saver.aget_tuple(config)
         assert first is not None
@@ -228,8 +160,8 @@ async def test_within_a_held_thread_the_next_latest_read_is_served_from_the_firs
 
 
 async def test_outside_the_block_every_read_goes_to_postgres(pool: Pool) -> None:
-    saver, config = PooledPostgresSaver(pool), _thread()
-    await _graph().compile(checkpointer=saver).ainvoke({}, config, durability="sync")
+    saver, config = PooledPostgresSaver(pool), new_thread()
+    await gate_graph().compile(checkpointer=saver).ainvoke({}, config, durability="sync")
     first = await saver.aget_tuple(config)
     assert first is not None
     newer = await _newer_checkpoint(saver, first)
@@ -240,8 +172,8 @@ async def test_outside_the_block_every_read_goes_to_postgres(pool: Pool) -> None
 async def test_a_thread_without_a_checkpoint_keeps_nothing_for_later_reads(pool: Pool) -> None:
     # A new thread: the block's first read finds nothing, the run then writes; a read after
     # that must see the run's checkpoints, and the one after it too.
-    saver, config = PooledPostgresSaver(pool), _thread()
-    graph = _graph().compile(checkpointer=saver)
+    saver, config = PooledPostgresSaver(pool), new_thread()
+    graph = gate_graph().compile(checkpointer=saver)
     with reusing_latest_read():
         assert await saver.aget_tuple(config) is None
         await graph.ainvoke({}, config, durability="sync")
@@ -256,8 +188,8 @@ async def test_within_a_held_thread_a_first_read_of_nothing_answers_the_next(
     pool: Pool,
 ) -> None:
     # A run starting a new thread reads it twice (its driver, then LangGraph): one query.
-    saver, config = PooledPostgresSaver(pool), _thread()
-    graph = _graph().compile(checkpointer=saver)
+    saver, config = PooledPostgresSaver(pool), new_thread()
+    graph = gate_graph().compile(checkpointer=saver)
     with reusing_latest_read():
         assert await saver.aget_tuple(config) is None
         # What only the thread's lock keeps out: another writer, outside this block.
@@ -275,9 +207,9 @@ async def test_the_latest_pointer_names_the_checkpoint_the_state_reads(pool: Poo
     """A decision records where the thread paused from this light read; it must name the same
     checkpoint (and its metadata) as LangGraph's full state read."""
     saver = PooledPostgresSaver(pool)
-    config = _thread()
+    config = new_thread()
     config["metadata"] = {"trace_id": "trace-1"}
-    graph = _graph().compile(checkpointer=saver)
+    graph = gate_graph().compile(checkpointer=saver)
     assert await saver.latest_pointer(config["configurable"]["thread_id"]) == (None, {})
     await graph.ainvoke({}, config, durability="sync")
 

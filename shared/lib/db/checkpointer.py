@@ -15,14 +15,22 @@ interrupt is pending, is the run finished), and LangGraph then reads the same ch
 as the run starts. Within `reusing_latest_read()` the second read is served from the first
 one's row (or its absence, for a thread never checkpointed): nobody else writes the thread while
 its lock is held, and the row is decoded again, so the two readers share no mutable object.
+
+Within `task_writes_sent_with_checkpoints()` a task's ordinary writes travel with the checkpoint
+that follows them: held in memory, then sent ahead of it in one pipeline and one round trip,
+each write committed by a Sync of its own before the checkpoint's statement runs, so what
+Postgres holds goes through the same states in the same order, only the writes land later.
+Nothing runs in between: with `durability="sync"` the next step starts once that checkpoint is
+saved, so a process that dies first reruns the task, as it would have a moment earlier. Writes
+to a special channel (an interrupt, an error, a resume) are sent at once, with any held.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any, Literal, cast
 
@@ -83,6 +91,10 @@ _KEEP_WRITES = WRITES_SQL.format(on_conflict="NOTHING")
 _LATEST_READS: ContextVar[dict[tuple[str, str], Any] | None] = ContextVar(
     "latest_checkpoint_reads", default=None
 )
+Statement = tuple[str, dict[str, Any]]
+_HELD_WRITES: ContextVar[dict[tuple[str, str], list[Statement]] | None] = ContextVar(
+    "held_task_writes", default=None
+)
 
 
 @contextmanager
@@ -94,6 +106,24 @@ def reusing_latest_read() -> Iterator[None]:
         yield
     finally:
         _LATEST_READS.reset(token)
+
+
+@asynccontextmanager
+async def task_writes_sent_with_checkpoints(saver: object) -> AsyncIterator[None]:
+    """For one run on a `PooledPostgresSaver` (else nothing): its tasks' ordinary writes go
+    with the next checkpoint (see the module). Writes still held when the run returns are sent
+    then; after an exception they are dropped, as a process dying there would lose them."""
+    if not isinstance(saver, PooledPostgresSaver):
+        yield
+        return
+    held: dict[tuple[str, str], list[Statement]] = {}
+    token = _HELD_WRITES.set(held)
+    try:
+        yield
+        for key in list(held):
+            await saver._send(key, None)
+    finally:
+        _HELD_WRITES.reset(token)
 
 
 class _NoLock(asyncio.Lock):
@@ -213,8 +243,9 @@ class PooledPostgresSaver(AsyncPostgresSaver):
                 blob_values[name] = inline.pop(name)
         versions = {k: v for k, v in new_versions.items() if k in blob_values}
         blobs = self._dump_blobs(thread_id, checkpoint_ns, blob_values, versions)
-        async with self._cursor() as cur:
-            await cur.execute(
+        await self._send(
+            (thread_id, checkpoint_ns),
+            (
                 CHECKPOINT_WITH_BLOBS_SQL,
                 {
                     "thread_id": thread_id,
@@ -228,7 +259,8 @@ class PooledPostgresSaver(AsyncPostgresSaver):
                     "types": [blob[4] for blob in blobs],
                     "blobs": [blob[5] for blob in blobs],
                 },
-            )
+            ),
+        )
         thread = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
         return {"configurable": {**thread, "checkpoint_id": checkpoint["id"]}}
 
@@ -255,18 +287,44 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         )
         if replace:
             rows = list({row[5]: row for row in rows}.values())
-        async with self._cursor() as cur:
-            await cur.execute(
-                _REPLACE_WRITES if replace else _KEEP_WRITES,
-                {
-                    "thread_id": configurable["thread_id"],
-                    "checkpoint_ns": configurable["checkpoint_ns"],
-                    "checkpoint_id": configurable["checkpoint_id"],
-                    "task_id": task_id,
-                    "task_path": task_path,
-                    "idx": [row[5] for row in rows],
-                    "channels": [row[6] for row in rows],
-                    "types": [row[7] for row in rows],
-                    "blobs": [row[8] for row in rows],
-                },
-            )
+        statement = (
+            _REPLACE_WRITES if replace else _KEEP_WRITES,
+            {
+                "thread_id": configurable["thread_id"],
+                "checkpoint_ns": configurable["checkpoint_ns"],
+                "checkpoint_id": configurable["checkpoint_id"],
+                "task_id": task_id,
+                "task_path": task_path,
+                "idx": [row[5] for row in rows],
+                "channels": [row[6] for row in rows],
+                "types": [row[7] for row in rows],
+                "blobs": [row[8] for row in rows],
+            },
+        )
+        key = (str(configurable["thread_id"]), str(configurable["checkpoint_ns"]))
+        held = _HELD_WRITES.get()
+        if held is not None and not any(w[0] in WRITES_IDX_MAP for w in writes):
+            held.setdefault(key, []).append(statement)  # sent with the next checkpoint
+            return
+        await self._send(key, statement)
+
+    async def _send(self, key: tuple[str, str], statement: Statement | None) -> None:
+        """The thread's held writes, then `statement`, in one round trip: a Sync after each
+        write commits it before the next statement runs (psycopg has no public call to queue a
+        Sync without waiting for it: docs/upstream-limits.md)."""
+        held = _HELD_WRITES.get()
+        queued = held.pop(key, []) if held is not None else []
+        if not queued:
+            if statement is not None:
+                async with self._cursor() as cur:
+                    await cur.execute(*statement)
+            return
+        async with (
+            self._cursor() as cur,
+            cur.connection.pipeline() as pipeline,
+        ):
+            for write in queued:
+                await cur.execute(*write)
+                pipeline._enqueue_sync()  # private in psycopg 3.3: the pinned version has it
+            if statement is not None:
+                await cur.execute(*statement)

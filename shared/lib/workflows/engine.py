@@ -24,7 +24,11 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Interrupt, StateSnapshot
 from langsmith.utils import tracing_is_enabled
 
-from shared.lib.db.checkpointer import PooledPostgresSaver, reusing_latest_read
+from shared.lib.db.checkpointer import (
+    PooledPostgresSaver,
+    reusing_latest_read,
+    task_writes_sent_with_checkpoints,
+)
 from shared.lib.metrics import WORKFLOW_DURATION, WORKFLOWS
 from shared.lib.notifications.service import Notifier
 from shared.lib.workflows.admission import PlanningSlots
@@ -255,9 +259,10 @@ class WorkflowEngine:
             await self._report_pause(workflow_id, config)
             return
         try:
-            output = await self._graph.ainvoke(
-                run_input, config, context=self._context, durability="sync"
-            )
+            async with task_writes_sent_with_checkpoints(self._graph.checkpointer):
+                output = await self._graph.ainvoke(
+                    run_input, config, context=self._context, durability="sync"
+                )
             # The run's own output names the interrupts it stopped at (durable already):
             # no need to read back the checkpoint it just wrote.
             stopped = output.get("__interrupt__", []) if isinstance(output, dict) else None
