@@ -80,8 +80,7 @@ async def release_targets(ctx: WorkflowContext, workflow_id: str, status: str) -
     """At the end: free the leases and tell every merged request how it went."""
     if ctx.leases is None:
         return
-    await ctx.leases.release(workflow_id)
-    for follower in await ctx.leases.followers(workflow_id):
+    for follower in await ctx.leases.release(workflow_id):
         await ctx.workflows.update(
             follower.workflow_id,
             event="owner_finished",

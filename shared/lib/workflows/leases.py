@@ -174,12 +174,21 @@ class TargetLeases:
             )
             await _note_followers(conn, owner, approval_id)
 
-    async def release(self, workflow_id: str) -> int:
+    async def release(self, workflow_id: str) -> list[Follower]:
+        """Free the workflow's leases; the requests merged into it, to tell how it went. One
+        round trip: both statements go in one pipeline, the read after the release."""
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(
-                "DELETE FROM target_leases WHERE workflow_id = %s", (workflow_id,)
-            )
-        return cursor.rowcount
+            async with conn.pipeline():
+                await conn.execute(
+                    "DELETE FROM target_leases WHERE workflow_id = %s", (workflow_id,)
+                )
+                merged = await conn.execute(
+                    "SELECT workflow_id, requester, source FROM workflow_merges"
+                    " WHERE owner_id = %s ORDER BY created_at",
+                    (workflow_id,),
+                )
+            rows = await merged.fetchall()
+        return [Follower(r["workflow_id"], r["requester"], r["source"]) for r in rows]
 
     async def release_expired(self) -> int:
         async with self._pool.connection() as conn:
@@ -196,17 +205,6 @@ class TargetLeases:
                 )
             ).fetchone()
         return row is not None
-
-    async def followers(self, owner: str) -> list[Follower]:
-        async with self._pool.connection() as conn:
-            rows = await (
-                await conn.execute(
-                    "SELECT workflow_id, requester, source FROM workflow_merges"
-                    " WHERE owner_id = %s ORDER BY created_at",
-                    (owner,),
-                )
-            ).fetchall()
-        return [Follower(r["workflow_id"], r["requester"], r["source"]) for r in rows]
 
 
 async def _lock_followers(conn: AsyncConnection[DictRow], owner: str) -> None:
