@@ -11,22 +11,11 @@ from shared.lib.db.database import Database
 from shared.lib.planning.models import Plan, PlannedOperation
 from shared.lib.workflows.leases import TargetLeases
 from shared.lib.workflows.store import WorkflowStore
+from tests.integration.workflow_support import new_workflow
 
 ROUNDS = 25
 TARGETS = {("prod", "web"): "restart"}
 PLAN = Plan(steps=[PlannedOperation(operation="restart", target="web", environment="prod")])
-
-
-async def new_workflow(workflows: WorkflowStore, requester: str) -> str:
-    workflow_id = f"wf-{uuid.uuid4().hex[:16]}"
-    await workflows.create(
-        workflow_id=workflow_id,
-        source="api",
-        requester=requester,
-        request={"requester": requester},
-        request_id=None,
-    )
-    return workflow_id
 
 
 async def ask(approvals: ApprovalStore, leases: TargetLeases, owner: str) -> uuid.UUID:

@@ -208,3 +208,16 @@ def plan_of(*operations: tuple[str, str, str]) -> Plan:
             for op, env, target in operations
         ]
     )
+
+
+async def new_workflow(workflows: WorkflowStore, requester: str) -> str:
+    """A workflow row of its own (no run): for tests of the stores around it."""
+    workflow_id = f"wf-{uuid.uuid4().hex[:16]}"
+    await workflows.create(
+        workflow_id=workflow_id,
+        source="api",
+        requester=requester,
+        request={"requester": requester},
+        request_id=None,
+    )
+    return workflow_id

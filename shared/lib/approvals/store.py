@@ -35,12 +35,19 @@ SELECT {request},
     request=request_columns("r"),
 )
 _SELECT_ROW = with_columns("SELECT {request} FROM approval_requests", request=request_columns())
+# The request and its `requested` audit row in one statement; nothing when the id exists.
 _INSERT = with_columns(
-    "INSERT INTO approval_requests (id, workflow_id, risk_level, required_approvals,"
-    " allowed_roles, requester, plan, plan_hash, assessment, context,"
+    "WITH created AS (INSERT INTO approval_requests (id, workflow_id, risk_level,"
+    " required_approvals, allowed_roles, requester, plan, plan_hash, assessment, context,"
     " timeout_outcome, expires_at, round)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + %s, %s)"
-    " ON CONFLICT (id) DO NOTHING RETURNING {request}",
+    " ON CONFLICT (id) DO NOTHING RETURNING {request}),"
+    " requested AS (INSERT INTO approval_actions (approval_id, workflow_id, action, actor,"
+    " plan_hash, details) SELECT id, workflow_id, 'requested', requester, plan_hash,"
+    " jsonb_build_object('risk_level', risk_level) FROM created"
+    " RETURNING action, actor, role, reason, plan_hash, details, created_at)"
+    " SELECT row_to_json(created) AS request, row_to_json(requested) AS action"
+    " FROM created, requested",
     request=request_columns(),
 )
 
@@ -93,16 +100,8 @@ class ApprovalStore:
             row = await cursor.fetchone()
             if row is None:  # made before (a re-run of the node): read it as it is now
                 return await _read(conn, approval_id), False
-            requested = await append_action(
-                conn,
-                approval_id=approval_id,
-                workflow_id=workflow_id,
-                action="requested",
-                actor=requester,
-                plan_hash=plan.hash,
-                details={"risk_level": risk_level},
-            )
-            return ApprovalRecord(**row, actions=[requested]), True
+            requested = ApprovalAction(**row["action"])
+            return ApprovalRecord(**row["request"], actions=[requested]), True
 
     async def get(self, approval_id: UUID) -> ApprovalRecord:
         async with self._pool.connection() as conn:
