@@ -4,14 +4,17 @@ run, and what recovery picks up; several engines on one database stand for repli
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from shared.lib.errors import ConflictError
+from shared.lib.errors import ConflictError, NotFoundError
+from shared.lib.principals import Principal
 from shared.lib.workflows.store import WorkflowRecord
 from tests.integration.workflow_support import (
+    APPROVER_ROLES,
     Replica,
     WorkflowWorld,
     plan_of,
@@ -146,3 +149,28 @@ async def test_recovery_resumes_a_decision_nobody_resumed(world: WorkflowWorld) 
     assert world.calls("restart") == ["web"]
     assert await world.approvals.decided_not_resumed(older_than_s=0) == []
     assert await survivor.decisions.recover_decided(grace_s=0) == 0
+
+
+async def test_a_decision_records_the_pause_whichever_replica_paused_the_workflow(
+    world: WorkflowWorld,
+) -> None:
+    """The replica that paused a workflow knows its approval's workflow and reads nothing to
+    find it; another reads it. Either way the decision records the checkpoint of the pause,
+    and an approval nobody made is a 404."""
+    first, second = await world.engine(), await world.engine()
+    bob = Principal(name="bob", roles=APPROVER_ROLES)
+    for deciding in (first, second):
+        paused = await _paused(world, first)
+        assert paused.approval_id is not None
+        pause = await first.engine.pause_point(paused.id)
+        await deciding.decisions.decide(
+            principal=bob, approval_id=paused.approval_id, decision="approve"
+        )
+        [approval] = await world.approvals.for_workflow(paused.id)
+        [vote] = [a for a in approval.actions if a.action == "approve"]
+        assert vote.details["shown"] == {"channel": "api", "hash": None, **pause}
+        assert pause["checkpoint_id"] is not None
+        await first.drain()
+        await second.drain()
+    with pytest.raises(NotFoundError):
+        await first.decisions.decide(principal=bob, approval_id=uuid.uuid4(), decision="approve")

@@ -37,6 +37,10 @@ from shared.lib.workflows.store import WorkflowStore
 
 log = logging.getLogger(__name__)
 
+# Approvals whose workflow this process knows (an approval never changes workflow), so a
+# decision on one needs no read to find where its workflow paused; the oldest go first.
+KNOWN_WORKFLOWS = 10_000
+
 
 class DecisionView(BaseModel):
     approval_id: UUID
@@ -62,12 +66,14 @@ class ApprovalService:
         self._workflows = workflows
         self._engine = engine
         self.notifier = notifier
+        self._workflow_of: dict[UUID, str] = {}
         engine.on_pause(self.paused)
 
     async def paused(self, workflow_id: str, approval_id: str) -> None:
         """The gate's pause is durable: only now does the workflow await approval. A request
         settled before the pause was reached (the process died in between) is answered now."""
         record = await self._store.get_request(UUID(approval_id))
+        self._remember(record.id, record.workflow_id)
         if record.status != ApprovalStatus.PENDING:  # settled: its decision needs the votes
             record = await self._store.get(record.id)
         decision = gate_decision(record)
@@ -158,17 +164,24 @@ class ApprovalService:
     async def _what_was_shown(
         self, approval_id: UUID, shown_hash: str | None, channel: str
     ) -> dict[str, Any]:
-        if shown_hash is None:  # nothing to compare: the workflow id is all this needs
-            record = await self._store.get_request(approval_id)
-        else:
+        workflow_id = self._workflow_of.get(approval_id)
+        if shown_hash is not None:
             record = await self._store.get(approval_id)
-        if shown_hash is not None and shown_hash != shown_approval(record).hash:
-            raise ConflictError(
-                f"approval '{approval_id}' is not what you were shown (view {shown_hash[:12]}); "
-                "open it again and decide on what it says now"
-            )
-        pause = await self._engine.pause_point(record.workflow_id)
+            if shown_hash != shown_approval(record).hash:
+                raise ConflictError(
+                    f"approval '{approval_id}' is not what you were shown (view "
+                    f"{shown_hash[:12]}); open it again and decide on what it says now"
+                )
+            workflow_id = record.workflow_id
+        elif workflow_id is None:  # nothing to compare: the workflow id is all this needs
+            workflow_id = (await self._store.get_request(approval_id)).workflow_id
+        pause = await self._engine.pause_point(workflow_id)
         return {"channel": channel, "hash": shown_hash, **pause}
+
+    def _remember(self, approval_id: UUID, workflow_id: str) -> None:
+        self._workflow_of[approval_id] = workflow_id
+        if len(self._workflow_of) > KNOWN_WORKFLOWS:
+            del self._workflow_of[next(iter(self._workflow_of))]
 
     async def withdraw(self, approval_id: UUID, *, actor: str, reason: str) -> bool:
         """Withdraw a pending approval (its cause went away) and end its workflow."""
