@@ -157,10 +157,9 @@ async def _count(
     completed: dict[str, asyncio.Event] = {}
     status_changed = WorkflowEngine.status_changed
 
-    async def heard(
-        self: WorkflowEngine, workflow_id: str, status: str, record: Any = None
-    ) -> None:
-        await status_changed(self, workflow_id, status, record)
+    async def heard(self: WorkflowEngine, workflow_id: str, status: str, *record: Any) -> None:
+        # `record` (the finished row) is passed on only if given: older engines take two.
+        await status_changed(self, workflow_id, status, *record)
         if status == "completed" and workflow_id in completed:
             completed[workflow_id].set()
 
