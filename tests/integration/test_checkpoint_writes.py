@@ -6,31 +6,27 @@ is dropped when it raises, as a process dying there would lose it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
 import pytest
 from langgraph.checkpoint.base import CheckpointTuple
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.types import Command
-from psycopg import sql
 
 from shared.lib.db.checkpointer import PooledPostgresSaver, task_writes_sent_with_checkpoints
-from shared.lib.db.pool import Pool, open_pool
+from shared.lib.db.database import Database
+from shared.lib.db.pool import Pool
 from tests.helpers import wait_for
 from tests.integration.checkpointer_support import gate_graph, new_thread, stored_writes
+from tests.integration.crash_support import checkpoints_held, threads_with_write
+from tests.integration.durability_support import query
 
-HOLD_KEY = 7_246_001
 ERROR, INTERRUPT = "__error__", "__interrupt__"
 
 
 @pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[Pool]:
-    pool = await open_pool(database_url, max_size=4, name="test-checkpoint-writes")
-    await AsyncPostgresSaver(conn=pool).setup()
-    yield pool
-    await pool.close()
+def pool(database: Database) -> Pool:
+    return database.pool
 
 
 def _rows_of(writes: list[tuple[Any, ...]], task_id: str) -> list[tuple[Any, ...]]:
@@ -108,48 +104,35 @@ async def test_writes_left_held_go_when_the_run_returns_and_are_dropped_when_it_
 
 
 async def test_a_tasks_writes_are_committed_while_the_checkpoint_after_them_waits(
-    pool: Pool, database_url: str
+    database: Database, database_url: str
 ) -> None:
     """The boundary the crash test kills at: the writes saved, the next checkpoint not yet.
-    A trigger holds the checkpoint after `plan` (the first to carry its channel)."""
-    saver, config = PooledPostgresSaver(pool), new_thread()
+    The crash test's hold keeps back the checkpoint after `plan` (the first carrying its
+    channel); ending it ends the waiting session, as Postgres does for a killed process."""
+    saver, config = PooledPostgresSaver(database.pool), new_thread()
     thread_id = config["configurable"]["thread_id"]
     graph = gate_graph().compile(checkpointer=saver)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (HOLD_KEY,))
-        conn.execute(
-            sql.SQL(
-                "CREATE FUNCTION hold_checkpoint() RETURNS trigger LANGUAGE plpgsql"
-                " AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared({}); RETURN NEW; END $$"
-            ).format(sql.Literal(HOLD_KEY))
-        )
-        conn.execute(
-            "CREATE TRIGGER hold_checkpoint BEFORE INSERT ON checkpoints FOR EACH ROW"
-            " WHEN (NEW.checkpoint->'channel_versions' ? 'plan')"
-            " EXECUTE FUNCTION hold_checkpoint()"
-        )
 
-        async def run() -> dict[str, Any]:
-            async with task_writes_sent_with_checkpoints(saver):
-                return await graph.ainvoke({}, config, durability="sync")
+    async def run() -> dict[str, Any]:
+        async with task_writes_sent_with_checkpoints(saver):
+            return await graph.ainvoke({}, config, durability="sync")
 
+    with checkpoints_held(database_url, "plan"):
         running = asyncio.create_task(run())
-        writes = await asyncio.to_thread(
+        await asyncio.to_thread(
             wait_for,
-            lambda: conn.execute(
-                "SELECT channel FROM checkpoint_writes WHERE thread_id = %s", (thread_id,)
-            ).fetchall(),
-            until=lambda rows: ("plan",) in rows,
+            lambda: threads_with_write(database_url, [thread_id], "plan"),
+            until=bool,
             what="plan's writes saved",
         )
-        held = conn.execute(
-            "SELECT count(*) FROM checkpoints WHERE thread_id = %s"
-            " AND checkpoint->'channel_versions' ? 'plan'",
-            (thread_id,),
-        ).fetchone()
-        assert held == (0,), writes  # the checkpoint after them waits on the trigger
-        assert not running.done()
-        conn.execute("SELECT pg_advisory_unlock(%s)", (HOLD_KEY,))
-        paused = await asyncio.wait_for(running, timeout=30)
-        conn.execute("DROP TRIGGER hold_checkpoint ON checkpoints")
-    assert paused["__interrupt__"][0].value == {"plan": "restart web"}
+        assert not running.done()  # its checkpoint waits on the hold
+    with pytest.raises(psycopg.OperationalError):
+        await asyncio.wait_for(running, timeout=30)
+    carrying = query(
+        database_url,
+        "SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s"
+        " AND checkpoint->'channel_versions' ? 'plan'",
+        (thread_id,),
+    )
+    assert carrying == [{"n": 0}]
+    assert threads_with_write(database_url, [thread_id], "plan") == {thread_id}
