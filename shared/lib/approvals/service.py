@@ -164,7 +164,6 @@ class ApprovalService:
     async def _what_was_shown(
         self, approval_id: UUID, shown_hash: str | None, channel: str
     ) -> dict[str, Any]:
-        workflow_id = self._workflow_of.get(approval_id)
         if shown_hash is not None:
             record = await self._store.get(approval_id)
             if shown_hash != shown_approval(record).hash:
@@ -173,8 +172,10 @@ class ApprovalService:
                     f"{shown_hash[:12]}); open it again and decide on what it says now"
                 )
             workflow_id = record.workflow_id
-        elif workflow_id is None:  # nothing to compare: the workflow id is all this needs
-            workflow_id = (await self._store.get_request(approval_id)).workflow_id
+        else:  # nothing to compare: the workflow id is all this needs
+            workflow_id = self._workflow_of.get(approval_id) or (
+                (await self._store.get_request(approval_id)).workflow_id
+            )
         pause = await self._engine.pause_point(workflow_id)
         return {"channel": channel, "hash": shown_hash, **pause}
 
