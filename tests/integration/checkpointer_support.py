@@ -15,12 +15,14 @@ from shared.lib.db.pool import Pool
 
 class GateState(TypedDict, total=False):
     plan: str
+    evidence: dict[str, Any]  # with `notes`, two blobs in one checkpoint
+    notes: list[str]
     decision: dict[str, Any]
     ran: bool
 
 
 def _plan(state: GateState) -> dict[str, Any]:
-    return {"plan": "restart web"}
+    return {"plan": "restart web", "evidence": {"healthy": False}, "notes": ["5xx rising"]}
 
 
 def _gate(state: GateState) -> dict[str, Any]:

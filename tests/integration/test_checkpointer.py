@@ -46,7 +46,13 @@ async def test_interrupt_and_resume_round_trip_through_postgres(pool: Pool) -> N
     done = await resumed_graph.ainvoke(
         Command(resume={"outcome": "approved"}), config, durability="sync"
     )
-    assert done == {"plan": "restart web", "decision": {"outcome": "approved"}, "ran": True}
+    assert done == {
+        "plan": "restart web",
+        "evidence": {"healthy": False},
+        "notes": ["5xx rising"],
+        "decision": {"outcome": "approved"},
+        "ran": True,
+    }
     async with pool.connection() as conn:
         row = await (
             await conn.execute(
@@ -72,10 +78,12 @@ async def test_a_checkpoint_is_stored_as_the_stock_saver_stores_it(pool: Pool) -
         body for body, _ in stock_rows["checkpoints"]
     ]
     assert ours_rows["blobs"] == stock_rows["blobs"]
-    assert any(channel == "decision" for channel, _, _ in ours_rows["blobs"])
+    assert {"decision", "evidence", "notes"} <= {channel for channel, _, _ in ours_rows["blobs"]}
     read_back = await gate_graph().compile(checkpointer=AsyncPostgresSaver(pool)).aget_state(ours)
     assert read_back.values == {
         "plan": "restart web",
+        "evidence": {"healthy": False},
+        "notes": ["5xx rising"],
         "decision": {"outcome": "approved"},
         "ran": True,
     }

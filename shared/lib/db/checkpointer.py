@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -56,15 +57,9 @@ _READING = object()  # a read of the latest checkpoint is under way: keep its ro
 _NONE_YET = object()  # the read under way found no checkpoint: the next read is answered so
 _SERVED = object()  # the kept answer was used once: later reads go to Postgres
 # A checkpoint and the blobs it introduces in one statement (upstream: two, in a pipeline). The
-# blobs' INSERT runs as a data-modifying CTE, so both land or neither does.
-CHECKPOINT_WITH_BLOBS_SQL = """
-    WITH blobs AS (
-        INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
-        SELECT %(thread_id)s, %(checkpoint_ns)s, b.channel, b.version, b.type, b.blob
-        FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[],
-                    %(blobs)s::bytea[]) AS b(channel, version, type, blob)
-        ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
-    )
+# blobs' INSERT runs as a data-modifying CTE, so both land or neither does. Rows are spelled
+# out as VALUES, one statement text per row count (see `_values`), not passed as arrays.
+_CHECKPOINT_SQL = """
     INSERT INTO checkpoints
         (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
     VALUES (%(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(parent_id)s,
@@ -72,22 +67,57 @@ CHECKPOINT_WITH_BLOBS_SQL = """
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
     DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
 """
+_BLOBS_CTE = """
+    WITH blobs AS (
+        INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
+        VALUES {rows}
+        ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
+    )
+"""
+_BLOB_ROW = ("thread_id", "checkpoint_ns", "channel_{i}", "version_{i}", "type_{i}", "blob_{i}")
 # A task's writes in one statement (upstream: one INSERT per write, `executemany` in a
 # pipeline). On a conflict the special channels (errors, interrupts, resumes) replace what was
 # there, other writes keep the first; see `aput_writes`.
-WRITES_SQL = """
+_WRITES_SQL = """
     INSERT INTO checkpoint_writes
         (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
-    SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
-           w.idx, w.channel, w.type, w.blob
-    FROM unnest(%(idx)s::int[], %(channels)s::text[], %(types)s::text[], %(blobs)s::bytea[])
-         AS w(idx, channel, type, blob)
+    VALUES {rows}
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO {on_conflict}
 """
-_REPLACE_WRITES = WRITES_SQL.format(
-    on_conflict="UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob"
+_WRITE_ROW = (
+    *("thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "task_path"),
+    *("idx_{i}", "channel_{i}", "type_{i}", "blob_{i}"),
 )
-_KEEP_WRITES = WRITES_SQL.format(on_conflict="NOTHING")
+_REPLACE = "UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob"
+
+
+@functools.cache
+def _values(row: tuple[str, ...], count: int) -> str:
+    """`count` VALUES rows of `row`'s named parameters ({i}: the row's number). One statement
+    text per count, each prepared once: psycopg adapts a list parameter in Python, element by
+    element, which cost a checkpoint more than the rest of its statement (docs/benchmarks.md)."""
+    rows = ("(" + ", ".join(f"%({name})s" for name in row) + ")" for _ in range(count))
+    return ", ".join(text.format(i=i) for i, text in enumerate(rows))
+
+
+@functools.cache
+def _checkpoint_sql(blobs: int) -> str:
+    return (_BLOBS_CTE.format(rows=_values(_BLOB_ROW, blobs)) if blobs else "") + _CHECKPOINT_SQL
+
+
+@functools.cache
+def _writes_sql(writes: int, *, replace: bool) -> str:
+    on_conflict = _REPLACE if replace else "NOTHING"
+    return _WRITES_SQL.format(rows=_values(_WRITE_ROW, writes), on_conflict=on_conflict)
+
+
+def _numbered(**columns: Sequence[Any]) -> dict[str, Any]:
+    """{"channel": ["a", "b"]} -> {"channel_0": "a", "channel_1": "b"}, for `_values` rows."""
+    return {
+        f"{name}_{i}": value for name, values in columns.items() for i, value in enumerate(values)
+    }
+
+
 _LATEST_READS: ContextVar[dict[tuple[str, str], Any] | None] = ContextVar(
     "latest_checkpoint_reads", default=None
 )
@@ -246,7 +276,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         await self._send(
             (thread_id, checkpoint_ns),
             (
-                CHECKPOINT_WITH_BLOBS_SQL,
+                _checkpoint_sql(len(blobs)),
                 {
                     "thread_id": thread_id,
                     "checkpoint_ns": checkpoint_ns,
@@ -254,10 +284,12 @@ class PooledPostgresSaver(AsyncPostgresSaver):
                     "parent_id": configurable.get("checkpoint_id"),
                     "checkpoint": Jsonb({**checkpoint, "channel_values": inline}),
                     "metadata": Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
-                    "channels": [blob[2] for blob in blobs],
-                    "versions": [blob[3] for blob in blobs],
-                    "types": [blob[4] for blob in blobs],
-                    "blobs": [blob[5] for blob in blobs],
+                    **_numbered(
+                        channel=[blob[2] for blob in blobs],
+                        version=[blob[3] for blob in blobs],
+                        type=[blob[4] for blob in blobs],
+                        blob=[blob[5] for blob in blobs],
+                    ),
                 },
             ),
         )
@@ -285,20 +317,24 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             task_path,
             writes,
         )
+        if not rows:
+            return  # nothing to write (upstream's executemany of none sends nothing either)
         if replace:
             rows = list({row[5]: row for row in rows}.values())
         statement = (
-            _REPLACE_WRITES if replace else _KEEP_WRITES,
+            _writes_sql(len(rows), replace=replace),
             {
                 "thread_id": configurable["thread_id"],
                 "checkpoint_ns": configurable["checkpoint_ns"],
                 "checkpoint_id": configurable["checkpoint_id"],
                 "task_id": task_id,
                 "task_path": task_path,
-                "idx": [row[5] for row in rows],
-                "channels": [row[6] for row in rows],
-                "types": [row[7] for row in rows],
-                "blobs": [row[8] for row in rows],
+                **_numbered(
+                    idx=[row[5] for row in rows],
+                    channel=[row[6] for row in rows],
+                    type=[row[7] for row in rows],
+                    blob=[row[8] for row in rows],
+                ),
             },
         )
         key = (str(configurable["thread_id"]), str(configurable["checkpoint_ns"]))
