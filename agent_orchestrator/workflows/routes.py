@@ -103,10 +103,13 @@ async def get_workflow(
     With `wait=S` the request is a long poll: it answers once the workflow is completed,
     failed, rejected, expired or withdrawn, or awaits a decision (other than `answered`), or
     after S seconds with the workflow as it then is."""
-    record = await workflows.get(workflow_id)
-    ensure_readable(principal, workflow_id=workflow_id, requester=record.requester)
-    if wait > 0:
-        record = await engine.settle(workflow_id, timeout_s=wait, answered=answered)
+    if wait > 0:  # the engine checks the reader on its first read, before it waits
+        record = await engine.settle(
+            workflow_id, timeout_s=wait, answered=answered, reader=principal
+        )
+    else:
+        record = await workflows.get(workflow_id)
+        ensure_readable(principal, workflow_id=workflow_id, requester=record.requester)
     view = WorkflowView.of(record)
     return WorkflowDetail(
         **view.model_dump(),

@@ -31,10 +31,11 @@ from shared.lib.db.checkpointer import (
 )
 from shared.lib.metrics import WORKFLOW_DURATION, WORKFLOWS
 from shared.lib.notifications.service import Notifier
+from shared.lib.principals import Principal
 from shared.lib.workflows.admission import PlanningSlots
 from shared.lib.workflows.leases import TargetLeases
 from shared.lib.workflows.locks import WorkflowLocks
-from shared.lib.workflows.models import WorkRequest
+from shared.lib.workflows.models import WorkRequest, ensure_readable
 from shared.lib.workflows.store import TERMINAL_STATUSES, WorkflowRecord, WorkflowStore
 
 log = logging.getLogger(__name__)
@@ -117,16 +118,24 @@ class WorkflowEngine:
         return await self._workflows.get(workflow_id)
 
     async def settle(
-        self, workflow_id: str, *, timeout_s: float, answered: UUID | None = None
+        self,
+        workflow_id: str,
+        *,
+        timeout_s: float,
+        answered: UUID | None = None,
+        reader: Principal | None = None,
     ) -> WorkflowRecord:
         """Wait until the workflow ends or waits for approvers, or `timeout_s` passes; the
         record as it then is. Woken at once by this process's runs, and polls for others'.
-        A pause on `answered` (an approval the caller already decided) does not count."""
+        A pause on `answered` (an approval the caller already decided) does not count.
+        A `reader` who may not read it is refused (ForbiddenError) before any wait."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
             change = self._changes.setdefault(workflow_id, asyncio.Event())
             record = await self._workflows.get(workflow_id)
+            if reader is not None:
+                ensure_readable(reader, workflow_id=workflow_id, requester=record.requester)
             remaining = deadline - loop.time()
             waiting = record.status == "awaiting_approval" and (
                 answered is None or record.approval_id != answered
@@ -382,10 +391,7 @@ def _run_config(
     workflow_id: str, *, request_id: str | None, approval_id: str | None
 ) -> RunnableConfig:
     metadata = {"workflow_id": workflow_id, "thread_id": workflow_id}
-    if request_id:
-        metadata["request_id"] = request_id
-    if approval_id:
-        metadata["approval_id"] = approval_id
+    metadata |= {k: v for k, v in (("request_id", request_id), ("approval_id", approval_id)) if v}
     return {
         "configurable": {"thread_id": workflow_id},
         "metadata": metadata,
