@@ -94,8 +94,8 @@ _REPLACE = "UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = 
 @functools.cache
 def _values(row: tuple[str, ...], count: int) -> str:
     """`count` VALUES rows of `row`'s named parameters ({i}: the row's number). One statement
-    text per count, each prepared once: psycopg adapts a list parameter in Python, element by
-    element, which cost a checkpoint more than the rest of its statement (docs/benchmarks.md)."""
+    text per count, each prepared once: psycopg adapts a list parameter in Python on every
+    execute (4.9 % of the service's CPU when these rows went as arrays: docs/upstream-limits.md)."""
     rows = ("(" + ", ".join(f"%({name})s" for name in row) + ")" for _ in range(count))
     return ", ".join(text.format(i=i) for i, text in enumerate(rows))
 
