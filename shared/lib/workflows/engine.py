@@ -33,6 +33,7 @@ from shared.lib.metrics import WORKFLOW_DURATION, WORKFLOWS
 from shared.lib.notifications.service import Notifier
 from shared.lib.principals import Principal
 from shared.lib.workflows.admission import PlanningSlots
+from shared.lib.workflows.changes import StatusChanges
 from shared.lib.workflows.leases import TargetLeases
 from shared.lib.workflows.locks import WorkflowLocks
 from shared.lib.workflows.models import WorkRequest, ensure_readable
@@ -85,7 +86,7 @@ class WorkflowEngine:
         self._notifier = notifier
         self._tasks: set[asyncio.Task[None]] = set()
         self._milestones: dict[str, asyncio.Event] = {}
-        self._changes: dict[str, asyncio.Event] = {}
+        self._changes = StatusChanges()
         self._on_pause: PauseHandler = _ignore_pause
         self._slots = PlanningSlots(planning_slots, patience_s=START_WAIT_S)
 
@@ -132,18 +133,18 @@ class WorkflowEngine:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
-            change = self._changes.setdefault(workflow_id, asyncio.Event())
-            record = await self._workflows.get(workflow_id)
-            if reader is not None:
-                ensure_readable(reader, workflow_id=workflow_id, requester=record.requester)
-            remaining = deadline - loop.time()
-            waiting = record.status == "awaiting_approval" and (
-                answered is None or record.approval_id != answered
-            )
-            if record.terminal or waiting or remaining <= 0:
-                return record
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(change.wait(), timeout=min(remaining, SETTLE_POLL_S))
+            with self._changes.watching(workflow_id) as change:
+                record = await self._workflows.get(workflow_id)
+                if reader is not None:
+                    ensure_readable(reader, workflow_id=workflow_id, requester=record.requester)
+                remaining = deadline - loop.time()
+                waiting = record.status == "awaiting_approval" and (
+                    answered is None or record.approval_id != answered
+                )
+                if record.terminal or waiting or remaining <= 0:
+                    return record
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(change.wait(), timeout=min(remaining, SETTLE_POLL_S))
 
     async def pause_point(self, workflow_id: str) -> dict[str, str | None]:
         """Where the thread stands now (a decision records it): its latest checkpoint id and,
@@ -360,9 +361,7 @@ class WorkflowEngine:
         milestone = self._milestones.get(workflow_id)
         if milestone is not None:
             milestone.set()
-        change = self._changes.pop(workflow_id, None)
-        if change is not None:
-            change.set()
+        self._changes.changed(workflow_id)
         if status in TERMINAL_STATUSES:
             if self._leases is not None:
                 self._spawn(self._resume_waiting_logged())
