@@ -12,7 +12,8 @@ import psycopg
 import pytest
 from psycopg.types.json import Json, Jsonb
 
-from shared.lib.db.pool import Pool, open_pool
+from shared.lib.db.pool import Pool
+from tests.integration.pool_support import pool_with_table
 
 VALUES: list[Any] = [
     {"plan": {"steps": [{"operation": "restart", "params": {}}]}, "n": 3, "ok": True, "x": None},
@@ -22,13 +23,13 @@ VALUES: list[Any] = [
 ]
 
 
+DOCS = "CREATE TABLE docs (n int PRIMARY KEY, b jsonb, j json)"
+
+
 @pytest.fixture
 async def pool(empty_database_url: str) -> AsyncIterator[Pool]:
-    pool = await open_pool(empty_database_url, max_size=2)
-    async with pool.connection() as conn:
-        await conn.execute("CREATE TABLE docs (n int PRIMARY KEY, b jsonb, j json)")
-    yield pool
-    await pool.close()
+    async with pool_with_table(empty_database_url, DOCS) as pool:
+        yield pool
 
 
 def _stored(url: str) -> list[tuple[Any, Any]]:
