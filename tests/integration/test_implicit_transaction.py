@@ -8,16 +8,16 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 
-from shared.lib.db.pool import Pool, implicit_transaction
-from tests.integration.pool_support import pool_with_table
-
-NOTES = "CREATE TABLE notes (n int PRIMARY KEY)"
+from shared.lib.db.pool import Pool, implicit_transaction, open_pool
 
 
 @pytest.fixture
 async def pool(empty_database_url: str) -> AsyncIterator[Pool]:
-    async with pool_with_table(empty_database_url, NOTES) as pool:
-        yield pool
+    pool = await open_pool(empty_database_url, max_size=2)
+    async with pool.connection() as conn:
+        await conn.execute("CREATE TABLE notes (n int PRIMARY KEY)")
+    yield pool
+    await pool.close()
 
 
 def _seen_elsewhere(url: str) -> list[int]:

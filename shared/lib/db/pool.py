@@ -9,8 +9,6 @@ from psycopg import AsyncConnection, pq
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from shared.lib.db.jsonb import use_fast_json
-
 Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 PREPARE_AFTER = 5  # psycopg's default prepare_threshold
 
@@ -31,8 +29,7 @@ async def open_pool(
     it (a third of its CPU per workflow, docs/benchmarks.md). Queries name their columns
     (`columns.py`): a prepared `SELECT *` would fail once another session's migration adds one.
     Transaction poolers may not carry prepared statements (docs/upstream-limits.md).
-    `timeout_s` bounds the wait for a connection, so a database outage answers fast. JSON
-    values convert with orjson (`jsonb.py`).
+    `timeout_s` bounds the wait for a connection, so a database outage answers fast.
     """
     pool: Pool = AsyncConnectionPool(
         url,
@@ -47,7 +44,6 @@ async def open_pool(
             "row_factory": dict_row,
         },
         connection_class=AsyncConnection[DictRow],
-        configure=use_fast_json,
     )
     await pool.open(wait=True, timeout=30)
     return pool
