@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import psycopg
@@ -75,7 +76,7 @@ async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
 
 async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
     """FastAPI's 422, with each problem's input made encodable (a lone surrogate is echoed
-    escaped) and its message without pydantic's 'Value error, ' prefix."""
+    escaped, NaN as text) and its message without pydantic's 'Value error, ' prefix."""
     problems = []
     for problem in jsonable_encoder(error.errors(), custom_encoder={Exception: str}):
         problem.pop("ctx", None)
@@ -99,6 +100,8 @@ async def _database_down(request: Request, error: Exception) -> JSONResponse:
 def _encodable(value: Any) -> Any:
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN and Infinity have no JSON: echoed as "nan", "inf"
     if isinstance(value, list):
         return [_encodable(item) for item in value]
     if isinstance(value, dict):

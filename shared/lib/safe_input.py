@@ -7,6 +7,7 @@ a 500 (or a workflow that fails for good) into a 422 naming the field.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -42,15 +43,19 @@ def check_text(value: str) -> str:
 
 
 def check_json(value: Any, *, where: str, depth: int = 0) -> Any:
-    """A JSON value whose strings are printable and integers fit in 64 bits, or ValueError."""
+    """A JSON value whose strings are printable, integers fit in 64 bits and numbers are finite,
+    or ValueError."""
     if depth > MAX_DEPTH:
         raise ValueError(f"'{where}' nests deeper than {MAX_DEPTH} levels; flatten it")
     if isinstance(value, str):
         problem = text_problem(value)
         if problem:
             raise ValueError(f"'{where}' {problem}")
-    elif isinstance(value, bool) or value is None or isinstance(value, float):
+    elif isinstance(value, bool) or value is None:
         pass
+    elif isinstance(value, float):
+        if not math.isfinite(value):  # the json module reads NaN and Infinity; Postgres does not
+            raise ValueError(f"'{where}' is {value}, which JSON cannot carry; send a finite number")
     elif isinstance(value, int):
         if not INT64_MIN <= value <= INT64_MAX:
             raise ValueError(

@@ -127,6 +127,23 @@ def test_integers_beyond_64_bits_are_422_in_params_and_edited_plans(
     assert workflow_count(database_url) == 0
 
 
+def test_nan_and_infinity_are_422_not_a_server_error(api: TestClient, database_url: str) -> None:
+    """The json module reads NaN and Infinity, which Postgres refuses to store: before this,
+    such a parameter reached the database and came back as a 500."""
+    body = '{"operation": "logs", "target": "web", "params": {"tail": 5, "ratio": Infinity}}'
+    assert "finite" in refused(raw_post(api, "/orchestrate", body), "body", "params")
+    context = (
+        '{"source_id": "bot", "target_resource": {"name": "web", "environment": "dev"},'
+        ' "action_request": {"intent": "restart the container"}, "context": {"ratio": NaN}}'
+    )
+    response = raw_post(api, "/execute-docker-command", context)
+    assert "finite" in refused(response, "body", "context")
+    probe = {"operation": "http_check", "target": "web", "params": {"timeout_s": "nan"}}
+    response = api.post("/orchestrate", json=probe, headers=auth("alice"))
+    assert "a number" in refused(response, "body", "params", "timeout_s")
+    assert workflow_count(database_url) == 0
+
+
 def test_more_than_fifty_steps_are_422(api: TestClient, database_url: str) -> None:
     steps = [{"operation": "inspect", "target": "web"}] * 51
     response = api.post("/orchestrate", json={"steps": steps}, headers=auth("alice"))

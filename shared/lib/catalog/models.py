@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any, Literal, Self
@@ -152,7 +153,10 @@ def _as_int(value: Any) -> int:
 def _as_float(value: Any) -> float:
     if isinstance(value, bool):
         raise TypeError("a bool is not a number")
-    return float(value)
+    number = float(value)
+    if not math.isfinite(number):  # "nan" and "inf" convert, and pass every bound
+        raise ValueError("not a finite number")
+    return number
 
 
 def _as_bool(value: Any) -> bool:
