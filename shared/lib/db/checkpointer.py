@@ -307,7 +307,8 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         upserts row by row, so when every write is to a special channel the last of two with
         the same index wins, and otherwise the first: kept here (one INSERT may not update a
         row twice, so only the last of each index is sent when replacing)."""
-        replace = all(w[0] in WRITES_IDX_MAP for w in writes)
+        special = [w[0] in WRITES_IDX_MAP for w in writes]
+        replace = all(special)
         configurable = config["configurable"]
         rows = self._dump_writes(
             configurable["thread_id"],
@@ -339,7 +340,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         )
         key = (str(configurable["thread_id"]), str(configurable["checkpoint_ns"]))
         held = _HELD_WRITES.get()
-        if held is not None and not any(w[0] in WRITES_IDX_MAP for w in writes):
+        if held is not None and not any(special):
             held.setdefault(key, []).append(statement)  # sent with the next checkpoint
             return
         await self._send(key, statement)

@@ -137,6 +137,7 @@ class WorkflowEngine:
                 record = await self._workflows.get(workflow_id)
                 if reader is not None:
                     ensure_readable(reader, workflow_id=workflow_id, requester=record.requester)
+                    reader = None  # checked once: the requester never changes
                 remaining = deadline - loop.time()
                 waiting = record.status == "awaiting_approval" and (
                     answered is None or record.approval_id != answered
