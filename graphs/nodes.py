@@ -16,7 +16,7 @@ from graphs.inbox import gate_decision, gate_interrupt
 from graphs.ownership import release_targets
 from graphs.rollback import rollback_status
 from graphs.state import WorkflowState
-from graphs.steps import execute_step
+from graphs.steps import execute_step, in_state, ledger_key
 from graphs.verification import verify_results
 from shared.lib.approvals.models import GateDecision
 from shared.lib.execution.models import ExecutionResult
@@ -179,7 +179,8 @@ async def execute(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> di
         )
         if result["status"] not in ("ok", "skipped") and index not in _handled(planned):
             break  # a failure stops the plan, unless a later step's condition looks at it
-    return {"results": results}
+    # The record above has each step's output; the state names the ledger row that holds it.
+    return {"results": [in_state(r, ledger_key(state, i)) for i, r in enumerate(results)]}
 
 
 async def verify(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:

@@ -30,6 +30,8 @@ class WorkflowState(TypedDict, total=False):
     drift: dict[str, Any] | None
     """What changed between the last approval's pause and its decision, when anything did."""
     results: list[dict[str, Any]]
+    """Each step's status and `ledger_key` (graphs/steps.py:in_state); its output is in the
+    execution ledger and the workflow record, not in every checkpoint."""
     verification: list[dict[str, Any]]
     rollback: dict[str, Any] | None
     """Set once verification failed after a mutation: the inverse plan proposed, and why."""

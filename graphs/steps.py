@@ -22,7 +22,7 @@ async def execute_step(
     A step with a condition on earlier results (`earlier`) that does not hold is recorded as
     skipped, with the reason, and not run."""
     step = Plan.model_validate(state["plan"]).steps[index]
-    key = f"{state['workflow_id']}:{state.get('round', 1)}:{index}"
+    key = ledger_key(state, index)
     entry = await ctx.ledger.begin(
         key=key,
         workflow_id=state["workflow_id"],
@@ -64,6 +64,25 @@ async def execute_step(
         executor=result.invocation.kind, operation=step.operation, status=result.status.value
     ).inc()
     return result.model_dump(mode="json")
+
+
+def ledger_key(state: WorkflowState, index: int) -> str:
+    """The execution ledger's key of step `index` in this round."""
+    return f"{state['workflow_id']}:{state.get('round', 1)}:{index}"
+
+
+# What the graph's state keeps of a step's result: what routing, step conditions, rollback and
+# the final status read. The output and the data stay in the execution ledger (and the workflow
+# record its readers are shown), found by `ledger_key`: kept in the state, a 64 KB log read
+# would be copied into the task's write and every checkpoint's blob after it.
+_KEPT_IN_STATE = (
+    "status", "operation", "target", "exit_code", "reason", "truncated", "duration_ms"
+)  # fmt: skip
+
+
+def in_state(result: dict[str, Any], key: str) -> dict[str, Any]:
+    """A step's result as the graph's state holds it: `_KEPT_IN_STATE` and the ledger key."""
+    return {**{name: result[name] for name in _KEPT_IN_STATE if name in result}, "ledger_key": key}
 
 
 def mutates(ctx: WorkflowContext, operation: str) -> bool:
