@@ -1,6 +1,7 @@
-"""The outermost layer: give every request an id (the caller's X-Request-ID or a new one), log
-one access line per request naming its principal, and turn an unhandled error into a logged 500
-that carries the request id, so even a crash leaves a line to find it by."""
+"""The outermost layer: give every request an id (the caller's X-Request-ID or a new one), say
+how long the server took before it answered (`Server-Timing: app;dur=<ms>`), log one access
+line per request naming its principal, and turn an unhandled error into a logged 500 that
+carries the request id, so even a crash leaves a line to find it by."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.lib.logs import request_id_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# From the request's arrival to its response's first line (for a stream, its first event).
+SERVER_TIMING_HEADER = "Server-Timing"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 log = logging.getLogger("agent_orchestrator.access")
 
@@ -40,7 +43,10 @@ class AccessLogMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 sent["status"] = message["status"]
-                MutableHeaders(scope=message).append(REQUEST_ID_HEADER, request_id)
+                headers = MutableHeaders(scope=message)
+                headers.append(REQUEST_ID_HEADER, request_id)
+                took_ms = (time.perf_counter() - started) * 1000
+                headers.append(SERVER_TIMING_HEADER, f"app;dur={took_ms:.1f}")
             await send(message)
 
         try:

@@ -1,8 +1,9 @@
-"""The service skeleton: liveness, readiness, metrics, docs and request ids."""
+"""The service skeleton: liveness, readiness, metrics, docs, request ids and server timing."""
 
 from __future__ import annotations
 
 import gc
+import re
 
 import psycopg
 from fastapi.testclient import TestClient
@@ -41,6 +42,11 @@ def test_request_id_is_returned_and_offered_one_kept(client: TestClient) -> None
     assert offered.headers["X-Request-ID"] == "incident-42"
     unsafe = client.get("/health", headers={"X-Request-ID": "bad id\nwith newline"})
     assert unsafe.headers["X-Request-ID"] != "bad id\nwith newline"
+
+
+def test_server_timing_says_how_long_the_server_took(client: TestClient) -> None:
+    timing = client.get("/health").headers["Server-Timing"]
+    assert re.fullmatch(r"app;dur=\d+\.\d", timing), timing
 
 
 def test_metrics_count_requests(client: TestClient) -> None:

@@ -168,6 +168,18 @@ def test_long_poll_answers_once_the_resumed_run_ends(
     assert fakes["docker"].target("web").restart_count == 1
 
 
+def test_server_timing_covers_the_wait_of_a_long_poll(api: TestClient) -> None:
+    started = api.post(
+        "/orchestrate", json={"request": "restart web on prod"}, headers=auth("alice")
+    ).json()
+    params: dict[str, str | int] = {"wait": 1, "answered": started["approval_id"]}
+    url = f"/workflows/{started['workflow_id']}"
+    waited = api.get(url, params=params, headers=auth("alice"))
+    assert waited.json()["status"] == "awaiting_approval"  # undecided: the whole second
+    name, took = waited.headers["Server-Timing"].split(";dur=")
+    assert name == "app" and float(took) >= 1000
+
+
 def test_long_poll_is_bounded(api: TestClient) -> None:
     response = api.get("/workflows/wf-0000000000000000", params={"wait": 61}, headers=auth("bob"))
     assert response.status_code == 422
