@@ -1,9 +1,15 @@
 """One decision recorded in one transaction, in as few round trips as it can be: the request
-locked and its audit rows read by one query (the repeat check, the approvers and the answer all
-come from them), then one statement that appends the decision's audit row and, when the
-decision settles the request, also sets its status, (for a decider that resumes the workflow
+locked, then its audit rows read (the repeat check, the approvers and the answer all come from
+them), both in one pipeline; then one statement that appends the decision's audit row and, when
+the decision settles the request, also sets its status, (for a decider that resumes the workflow
 itself, as `ApprovalService.decide` does) the claim on the resume, and the notice to other
-replicas: BEGIN, two statements, COMMIT.
+replicas: BEGIN, two round trips, COMMIT.
+
+The audit rows are read by a statement of their own, after the lock: under READ COMMITTED a
+statement sees the rows committed before it started, and a sub-query of the locking statement
+would not see the vote of the transaction it waited for (that one only refreshes the locked
+row). Two approvers voting at once on a two-approval request each counted one vote, and the
+request stayed pending with both votes recorded.
 
 Claiming in the decision's own transaction keeps the resume exactly-once: the claim is the
 compare-and-set `claim_resume` does (`resumed_at` set on a settled request), taken while the row
@@ -143,14 +149,11 @@ _LOCK = with_columns(
     " WHERE r.id = %s FOR UPDATE",
     request=request_columns("r"),
 )
-_LOCK_WITH_AUDIT = with_columns(
-    "SELECT {request}, r.expires_at <= now() AS past_ttl,"
-    " (SELECT coalesce(json_agg(json_build_object('action', a.action, 'actor', a.actor,"
-    " 'role', a.role, 'reason', a.reason, 'plan_hash', a.plan_hash, 'details',"
-    " a.details, 'created_at', a.created_at) ORDER BY a.id), '[]')"
-    " FROM approval_actions a WHERE a.approval_id = r.id) AS audit"
-    " FROM approval_requests r WHERE r.id = %s FOR UPDATE OF r",
-    request=request_columns("r"),
+# Sent after _LOCK in the same pipeline: a statement of its own, so it sees every vote committed
+# before the lock was granted (see the module's docstring).
+_AUDIT = sql.SQL(
+    "SELECT action, actor, role, reason, plan_hash, details, created_at FROM approval_actions"
+    " WHERE approval_id = %s ORDER BY id"
 )
 
 _APPEND_AND_SETTLE = sql.SQL(
@@ -200,16 +203,14 @@ async def _append_and_settle(
 async def _lock_with_audit(
     conn: AsyncConnection[DictRow], approval_id: UUID
 ) -> tuple[DictRow, list[ApprovalAction]]:
-    """The pending request's row, locked, and its audit rows, in one query."""
-    row = await (
-        await conn.execute(
-            _LOCK_WITH_AUDIT,
-            (approval_id,),
-        )
-    ).fetchone()
+    """The pending request's row, locked, then its audit rows read: one round trip."""
+    async with conn.pipeline():
+        locked = await conn.execute(_LOCK, (approval_id,))
+        audit = await conn.execute(_AUDIT, (approval_id,))
+    row = await locked.fetchone()
     _check_pending(approval_id, row)
     assert row is not None
-    return row, [ApprovalAction(**action) for action in row["audit"]]
+    return row, [ApprovalAction(**action) for action in await audit.fetchall()]
 
 
 def _refuse_repeat(row: DictRow, actions: list[ApprovalAction], *, actor: str) -> None:
