@@ -75,13 +75,15 @@ async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
 
 
 async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422, with each problem's input made encodable (a lone surrogate is echoed
-    escaped, NaN as text) and its message without pydantic's 'Value error, ' prefix."""
+    """FastAPI's 422, with each problem's input made encodable (a lone surrogate or a byte that
+    is not UTF-8 is echoed escaped, NaN as text, nesting cut short) and its message without
+    pydantic's 'Value error, ' prefix."""
     problems = []
-    for problem in jsonable_encoder(error.errors(), custom_encoder={Exception: str}):
-        problem.pop("ctx", None)
+    for found in error.errors():
+        problem = {key: value for key, value in found.items() if key != "ctx"}
+        problem = jsonable_encoder(_encodable(problem), custom_encoder={Exception: str})
         problem["msg"] = str(problem.get("msg", "")).removeprefix("Value error, ")
-        problems.append(_encodable(problem))
+        problems.append(problem)
     return JSONResponse(status_code=422, content={"detail": problems})
 
 
@@ -97,13 +99,24 @@ async def _database_down(request: Request, error: Exception) -> JSONResponse:
     )
 
 
-def _encodable(value: Any) -> Any:
+# How deep an echoed input is shown: a body nested hundreds of levels is refused all the same,
+# and echoing it whole would recurse past Python's limit.
+ECHO_DEPTH = 8
+
+
+def _encodable(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, bytes):  # a body that is not UTF-8, as the parser saw it
+        return value.decode("utf-8", "backslashreplace")
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # NaN and Infinity have no JSON: echoed as "nan", "inf"
-    if isinstance(value, list):
-        return [_encodable(item) for item in value]
+    if isinstance(value, list | tuple | dict) and depth >= ECHO_DEPTH:
+        return "..."
+    if isinstance(value, list | tuple):
+        return [_encodable(item, depth + 1) for item in value]
     if isinstance(value, dict):
-        return {_encodable(key): _encodable(item) for key, item in value.items()}
+        return {
+            _encodable(key, depth + 1): _encodable(item, depth + 1) for key, item in value.items()
+        }
     return value

@@ -144,6 +144,26 @@ def test_nan_and_infinity_are_422_not_a_server_error(api: TestClient, database_u
     assert workflow_count(database_url) == 0
 
 
+def test_deep_nesting_and_bytes_not_utf8_are_422_not_a_server_error(
+    api: TestClient, database_url: str
+) -> None:
+    """The 422 echoes what it refuses: a body nested 600 levels deep recursed past Python's
+    limit there, and a byte that is not UTF-8 failed to decode: both were a 500."""
+    deep = "[" * 600 + "]" * 600
+    response = raw_post(api, "/orchestrate", f'{{"request": {deep}}}')
+    refused(response, "body", "request")
+    assert "..." in response.text  # the echo cut short
+    notice = (
+        b'{"version": "4", "status": "firing", "alerts": [{"status": "firing",'
+        b' "labels": {"alertname": "\xff"}, "startsAt": "2026-01-01T00:00:00Z"}]}'
+    )
+    sent = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    alerts = api.post("/webhook/alerts", content=notice, headers=sent)
+    assert alerts.status_code == 422, alerts.text
+    assert "\\xff" in alerts.text  # the byte, echoed escaped
+    assert workflow_count(database_url) == 0
+
+
 def test_more_than_fifty_steps_are_422(api: TestClient, database_url: str) -> None:
     steps = [{"operation": "inspect", "target": "web"}] * 51
     response = api.post("/orchestrate", json={"steps": steps}, headers=auth("alice"))
