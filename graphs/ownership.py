@@ -15,18 +15,19 @@ from graphs.context import WorkflowContext
 from graphs.state import WorkflowState
 from graphs.steps import mutates
 from shared.lib.planning.models import Plan
-from shared.lib.workflows.leases import operations_text
+from shared.lib.workflows.leases import operation_key, operations_text
 from shared.lib.workflows.models import WorkRequest
 
 
 def mutated_targets(ctx: WorkflowContext, plan: Plan) -> dict[tuple[str, str], str]:
     """(environment, target) -> the operations the plan runs on it, as its lease records them
-    (`operations_text`: conditional ones marked)."""
+    (`operations_text`: each with its parameters' digest, conditional ones marked)."""
     operations: dict[tuple[str, str], list[tuple[str, bool]]] = {}
     for step in plan.steps:
         if mutates(ctx, step.operation):
             key = (step.environment or "-", step.target)
-            operations.setdefault(key, []).append((step.operation, step.when is not None))
+            named = operation_key(step.operation, step.params)
+            operations.setdefault(key, []).append((named, step.when is not None))
     return {key: operations_text(ops) for key, ops in operations.items()}
 
 

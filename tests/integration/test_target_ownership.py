@@ -170,6 +170,31 @@ def test_another_operation_on_a_leased_target_waits_and_is_reassessed_on_release
     assert fetch(fake_api, first["workflow_id"])["status"] == "rejected"
 
 
+def test_the_same_operation_with_other_parameters_waits_instead_of_merging(
+    fake_api: TestClient,
+) -> None:
+    """A merged request's work is the owner's: `rm -rf /tmp/b` riding on an approved
+    `rm -rf /tmp/a` would never run. The same command merges; another one waits its turn."""
+    body = {
+        "operation": "run_command",
+        "target": "worker",
+        "environment": "dev",
+        "params": {"argv": ["rm", "-rf", "/tmp/a"]},
+    }
+    first = fake_api.post("/orchestrate", json=body, headers=auth("alice")).json()
+    assert first["status"] == "awaiting_approval", first
+    same = fake_api.post("/orchestrate", json=body, headers=auth("carol")).json()
+    assert same["status"] == "merged", same
+    other_command = {**body, "params": {"argv": ["rm", "-rf", "/tmp/b"]}}
+    other = fake_api.post("/orchestrate", json=other_command, headers=auth("carol")).json()
+    waiting = wait_for(
+        lambda: fetch(fake_api, other["workflow_id"]),
+        until=lambda w: w["status"] not in ("planning", "running"),
+        what="the other command settled into its state",
+    )
+    assert waiting["status"] == "waiting_for_target", waiting
+
+
 class HeldHealthChecks(FakeExecutor):
     """A fake Docker whose health checks wait until the test lets them go."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.lib.workflows.leases import covers, operations_text
+from shared.lib.workflows.leases import covers, operation_key, operations_text
 
 
 def test_the_text_is_sorted_and_marks_what_runs_only_on_a_condition() -> None:
@@ -33,3 +33,13 @@ def test_an_owner_covers_a_request_only_if_it_runs_at_least_as_surely(
     held: str, wanted: str, merged: bool
 ) -> None:
     assert covers(held, wanted) is merged
+
+
+def test_parameters_are_part_of_the_operation_a_lease_compares() -> None:
+    assert operation_key("restart", {}) == "restart"  # leases taken before keep their meaning
+    first = operation_key("run_command", {"argv": ["rm", "-rf", "/tmp/a"], "timeout_s": 5})
+    reordered = operation_key("run_command", {"timeout_s": 5, "argv": ["rm", "-rf", "/tmp/a"]})
+    other = operation_key("run_command", {"argv": ["rm", "-rf", "/tmp/b"], "timeout_s": 5})
+    assert first == reordered and first != other and first.startswith("run_command#")
+    assert covers(operations_text([(first, False)]), operations_text([(reordered, False)]))
+    assert not covers(operations_text([(first, False)]), operations_text([(other, False)]))

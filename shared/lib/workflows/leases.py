@@ -1,14 +1,17 @@
 """One owner per target: the lease a workflow takes on each (environment, target) its plan
-mutates, from its gate until it ends. A second workflow wanting the same operation on a leased
-target is merged into the owner (its requester and source recorded on the owner and its
-approval, nothing runs twice); one wanting another operation waits for the release. Reads never
-take a lease. A lease past its time limit counts as released (the sweeper clears it)."""
+mutates, from its gate until it ends. A second workflow wanting the same operation, with the
+same parameters, on a leased target is merged into the owner (its requester and source recorded
+on the owner and its approval, nothing runs twice); one wanting other work waits for the
+release. Reads never take a lease. A lease past its time limit counts as released (the sweeper
+clears it)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from psycopg import AsyncConnection
@@ -22,6 +25,18 @@ LEASE_TTL_S = 7 * 24 * 3600.0
 
 # Marks an operation the plan runs only if an earlier step ended some way (`restart?`).
 CONDITIONAL = "?"
+# Joins an operation's name to the digest of its parameters (`run_command#1f0c...`).
+PARAMS = "#"
+
+
+def operation_key(name: str, params: Mapping[str, Any]) -> str:
+    """An operation as a lease compares it: its name and, when it has any, its parameters. A
+    `run_command` of another argv, or a restart with another timeout, is not the same work: a
+    request for it waits for the owner instead of merging into it and never running."""
+    if not params:
+        return name
+    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+    return f"{name}{PARAMS}{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
 
 
 def operations_text(operations: Iterable[tuple[str, bool]]) -> str:
