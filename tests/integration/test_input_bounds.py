@@ -194,6 +194,17 @@ def test_catalog_refusals_are_422_naming_the_field_not_a_failed_workflow(
         api.post("/orchestrate", json=steps, headers=auth("alice")), "body", "steps", 1, "operation"
     )
     assert "known:" in message and "config/catalog.yml" in message
+    ahead = {
+        "steps": [
+            {"operation": "inspect", "target": "web", "when": {"step": 1, "status": "ok"}},
+            {"operation": "health", "target": "web"},
+        ]
+    }
+    message = refused(
+        api.post("/orchestrate", json=ahead, headers=auth("alice")), "body", "steps", 0, "when",
+        "step",
+    )  # fmt: skip
+    assert "earlier step" in message
     assert workflow_count(database_url) == 0
 
 
