@@ -196,8 +196,13 @@ def test_catalog_refusals_are_422_naming_the_field_not_a_failed_workflow(
     assert "known:" in message and "config/catalog.yml" in message
     ahead = {
         "steps": [
-            {"operation": "inspect", "target": "web", "when": {"step": 1, "status": "ok"}},
-            {"operation": "health", "target": "web"},
+            {
+                "operation": "inspect",
+                "target": "web",
+                "environment": "dev",
+                "when": {"step": 1, "status": "ok"},
+            },
+            {"operation": "health", "target": "web", "environment": "dev"},
         ]
     }
     message = refused(
