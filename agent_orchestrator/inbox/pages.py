@@ -14,12 +14,14 @@ from sse_starlette.sse import EventSourceResponse
 
 from agent_orchestrator.deps import Approvals, Config, Inbox, Ledger, Refusals, Workflows
 from agent_orchestrator.inbox.web import SignedIn, render, templates
+from agent_orchestrator.workflows.schemas import WorkflowId
 from shared.lib.approvals.eligibility import why_cannot_decide
 from shared.lib.approvals.shown import shown_approval
 from shared.lib.errors import NotFoundError
 from shared.lib.inbox.edits import param_field
 from shared.lib.inbox.store import InboxRow, ListFilters
 from shared.lib.principals import Principal
+from shared.lib.safe_input import SafeText
 from shared.lib.workflows.models import ensure_readable
 
 router = APIRouter(prefix="/inbox", include_in_schema=False)
@@ -32,8 +34,8 @@ Tier = Query(pattern="^(low|medium|high|critical)?$")
 
 async def list_filters(
     tier: Annotated[str | None, Tier] = None,
-    environment: Annotated[str | None, Query(max_length=64)] = None,
-    source: Annotated[str | None, Query(max_length=128)] = None,
+    environment: Annotated[SafeText | None, Query(max_length=64)] = None,
+    source: Annotated[SafeText | None, Query(max_length=128)] = None,
     status: Annotated[
         str | None, Query(pattern="^(approved|rejected|expired|withdrawn|superseded)?$")
     ] = None,
@@ -161,7 +163,7 @@ async def shown_again(
 @router.get("/workflows/{workflow_id}")
 async def workflow_page(
     request: Request,
-    workflow_id: str,
+    workflow_id: WorkflowId,
     principal: SignedIn,
     workflows: Workflows,
     approvals: Approvals,
@@ -185,7 +187,7 @@ async def workflow_page(
 
 @router.get("/workflows/{workflow_id}/status")
 async def workflow_status(
-    request: Request, workflow_id: str, principal: SignedIn, workflows: Workflows
+    request: Request, workflow_id: WorkflowId, principal: SignedIn, workflows: Workflows
 ) -> Response:
     """The status badge, polled by the workflow page until the workflow ends."""
     workflow = await workflows.get(workflow_id)

@@ -8,12 +8,14 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from agent_orchestrator.deps import config_of
 from shared.lib.inbox.session import CSRF_FIELD, csrf_valid, new_csrf_token
 from shared.lib.principals import Principal
+from shared.lib.safe_input import text_problem
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -49,7 +51,9 @@ def csrf_token(request: Request) -> str:
 
 
 async def checked_form(request: Request) -> dict[str, str]:
-    """The posted form, refused with 403 unless it carries the session's CSRF token."""
+    """The posted form, refused with 403 unless it carries the session's CSRF token, and with
+    422 naming the field when a value holds what the API refuses too (NUL, other control
+    characters, lone surrogates)."""
     form = await request.form()
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
     if not csrf_valid(request.session.get("csrf"), fields.get(CSRF_FIELD)):
@@ -58,6 +62,13 @@ async def checked_form(request: Request) -> dict[str, str]:
             detail=f"missing or wrong form field '{CSRF_FIELD}'; reload the page (signing in "
             "again if asked) and submit the form from it",
         )
+    problems = [
+        {"type": "value_error", "loc": ("form", key), "msg": problem, "input": value}
+        for key, value in fields.items()
+        if (problem := text_problem(value))
+    ]
+    if problems:
+        raise RequestValidationError(problems)
     return fields
 
 

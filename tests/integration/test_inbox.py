@@ -154,3 +154,27 @@ def test_history_lists_decided_approvals_and_the_statistics_view(api: TestClient
     bad = api.get("/inbox/history", params={"tier": "urgent"})
     assert bad.status_code == 422
     assert "tier" in bad.text
+
+
+def test_text_the_api_refuses_is_refused_by_the_inbox_too(api: TestClient) -> None:
+    """NUL reached Postgres from the inbox's forms, filters and paths (a 500), and control
+    characters were stored; the REST API refuses both with a 422 naming the field."""
+    _, approval_id = _paused(api)
+    sign_in(api, "bob")
+    token = csrf_of(api.get(f"/inbox/approvals/{approval_id}").text)
+    for reason in ("bad\x00reason", "bell\x07 and esc\x1b[31m"):
+        refused = api.post(
+            f"/inbox/approvals/{approval_id}/reject", data={"csrf_token": token, "reason": reason}
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"][0]["loc"] == ["form", "reason"]
+    assert api.get(f"/approvals/{approval_id}", headers=auth("bob")).json()["status"] == "pending"
+    for path in (
+        "/inbox/workflows/%00x",
+        "/inbox/workflows/%00x/status",
+        "/inbox/pending?source=%00",
+        "/inbox/pending?environment=a%00b",
+        "/inbox/history?source=%00",
+        "/inbox/events?source=%00",
+    ):
+        assert api.get(path).status_code == 422, path
