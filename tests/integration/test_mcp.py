@@ -229,3 +229,23 @@ async def test_an_approval_in_the_arguments_changes_nothing(mcp_bed: McpBed) -> 
     assert actions == [("requested", "alice")]
     assert mcp_bed.started_at() == before
     assert KEYS["alice"]  # the operator key is the one every call above used
+
+
+async def test_arguments_the_api_refuses_are_refused_by_name(mcp_bed: McpBed) -> None:
+    """NUL reached Postgres from `request_change` and `get_workflow` (an internal error that
+    quoted SQL), and `list_targets` took any argument silently."""
+    async with http_session(mcp_bed, "alice") as session:
+        mine_before = payload(await session.call_tool("list_my_requests", {"limit": 100}))
+        calls = [
+            ("request_change", {**RESTART_PROD_WEB, "reason": "a\u0000b is broken"}, "'reason'"),
+            ("request_change", {**RESTART_PROD_WEB, "reason": "bell\u0007 rings"}, "'reason'"),
+            ("get_workflow", {"workflow_id": "wf-\u0000"}, "'workflow_id'"),
+            ("list_targets", {"bogus": 1}, "'bogus' is not an argument"),
+        ]
+        for tool, arguments, named in calls:
+            refused = await session.call_tool(tool, arguments)
+            assert refused.is_error, (tool, arguments)
+            error = payload(refused)["error"]
+            assert named in error and "internal error" not in error, error
+        mine_after = payload(await session.call_tool("list_my_requests", {"limit": 100}))
+        assert mine_after == mine_before  # nothing was started

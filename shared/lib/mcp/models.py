@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.lib.safe_input import SafeText
 from shared.lib.targets.resolver import TargetResolver
 
 WAIT_DEFAULT_S = 60.0
@@ -18,16 +19,20 @@ class ToolArguments(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class NoArgs(ToolArguments):
+    """A tool that takes no arguments still refuses any it is given, by name."""
+
+
 class DescribeArgs(ToolArguments):
-    operation: str | None = Field(
+    operation: SafeText | None = Field(
         default=None, description="One operation's name; omit it for the whole catalog."
     )
 
 
 class ReadArgs(ToolArguments):
-    operation: str = Field(description="A read-only catalog operation (logs, inspect, ...).")
-    target: str = Field(min_length=1, max_length=128, description="A logical target name.")
-    environment: str | None = Field(
+    operation: SafeText = Field(description="A read-only catalog operation (logs, inspect, ...).")
+    target: SafeText = Field(min_length=1, max_length=128, description="A logical target name.")
+    environment: SafeText | None = Field(
         default=None, max_length=64, description="The target's environment (dev, prod, ...)."
     )
     params: dict[str, Any] = Field(
@@ -36,17 +41,17 @@ class ReadArgs(ToolArguments):
 
 
 class ChangeArgs(ToolArguments):
-    request: str | None = Field(
+    request: SafeText | None = Field(
         default=None,
         max_length=4000,
         description="What to do in plain words; planned like any other request. "
         "Give this or 'operation' with 'target'.",
     )
-    operation: str | None = Field(default=None, description="A catalog operation.")
-    target: str | None = Field(default=None, max_length=128, description="A logical target.")
-    environment: str | None = Field(default=None, max_length=64, description="dev, prod, ...")
+    operation: SafeText | None = Field(default=None, description="A catalog operation.")
+    target: SafeText | None = Field(default=None, max_length=128, description="A logical target.")
+    environment: SafeText | None = Field(default=None, max_length=64, description="dev, prod, ...")
     params: dict[str, Any] = Field(default_factory=dict, description="The operation's params.")
-    reason: str = Field(
+    reason: SafeText = Field(
         min_length=3,
         max_length=1000,
         description="Why the change is needed; shown to the human approver as written.",
@@ -67,7 +72,9 @@ class ChangeArgs(ToolArguments):
 
 
 class WorkflowArgs(ToolArguments):
-    workflow_id: str = Field(min_length=1, max_length=64, description="A workflow id (wf-...).")
+    workflow_id: str = Field(
+        pattern=r"^[A-Za-z0-9._:-]{1,64}$", description="A workflow id (wf-...)."
+    )
 
 
 class WaitArgs(WorkflowArgs):

@@ -21,6 +21,7 @@ from shared.lib.mcp.models import (
     ChangeArgs,
     DescribeArgs,
     ListArgs,
+    NoArgs,
     ReadArgs,
     WaitArgs,
     WorkflowArgs,
@@ -120,7 +121,7 @@ async def _call(
     backend: AgentBackend, ctx: Context, name: str, arguments: dict[str, Any]
 ) -> JsonObject:
     calls: dict[str, Callable[[], Awaitable[JsonObject]]] = {
-        "list_targets": lambda: tools.list_targets(backend),
+        "list_targets": lambda: _list_targets(backend, arguments),
         "describe_operation": lambda: tools.describe_operation(
             backend, _parse(DescribeArgs, arguments)
         ),
@@ -141,6 +142,11 @@ async def _call(
             "approver in the agent's inbox, never over MCP"
         )
     raise tools.ToolRefusal(f"unknown tool '{name}' (known: {', '.join(sorted(calls))})")
+
+
+async def _list_targets(backend: AgentBackend, arguments: dict[str, Any]) -> JsonObject:
+    _parse(NoArgs, arguments)  # it takes none, and says so for any it is given
+    return await tools.list_targets(backend)
 
 
 def _parse(model: type[Args], arguments: dict[str, Any]) -> Args:
