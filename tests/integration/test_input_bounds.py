@@ -97,6 +97,13 @@ def test_chat_message_and_reasons_refuse_nul(api: TestClient) -> None:
     assert "U+0007" in refused(
         raw_post(api, f"/approve/{some_id}", '{"reason": "ok\\u0007"}', "bob"), "body", "reason"
     )
+    edit = (
+        '{"plan": {"steps": [{"operation": "restart", "target": "web"}], "summary": "a\\u0000b",'
+        ' "flags": [{"kind": "x\\u0000"}]}}'
+    )  # an edited plan's summary and flags are stored with the approval
+    response = raw_post(api, f"/approve/{some_id}", edit, "bob")
+    assert "U+0000" in refused(response, "body", "plan", "summary")
+    assert "U+0000" in refused(response, "body", "plan", "flags", 0, "kind")
 
 
 def test_path_ids_and_query_strings_refuse_control_characters(api: TestClient) -> None:

@@ -52,8 +52,8 @@ class RequestFlag(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: str = Field(min_length=1, max_length=64)
-    evidence: str = Field(default="", max_length=200)
+    kind: SafeText = Field(min_length=1, max_length=64)
+    evidence: SafeText = Field(default="", max_length=200)
 
 
 class Plan(BaseModel):
@@ -66,7 +66,7 @@ class Plan(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     steps: list[PlannedOperation] = Field(min_length=1, max_length=MAX_STEPS)
-    summary: str = ""
+    summary: SafeText = ""
     flags: list[RequestFlag] = Field(default_factory=list)
 
     @model_validator(mode="after")
