@@ -83,8 +83,26 @@ def workflow(record: WorkflowRecord, approval: ApprovalRecord | None) -> str:
     elif record.status == "failed":
         lines.append(f"It failed: {record.error}.")
     else:
-        lines.append(f"No approval needed; it is {record.status}.")
+        lines.append(_state(record))
     return "\n".join(lines)
+
+
+def _state(record: WorkflowRecord) -> str:
+    """Where a workflow stands when it is neither paused for people nor failed: only a run
+    that went ahead without a gate needed no approval."""
+    if record.status == "merged":
+        return (
+            f"It was merged into workflow {record.merged_into}, which already asks for the same "
+            "work on the same target; that workflow's approval and outcome are this request's."
+        )
+    if record.status == "waiting_for_target":
+        return (
+            "It waits for another workflow that holds the target to end; then its risk is "
+            "assessed again, and it asks for approval if that calls for one."
+        )
+    if record.status in ("planning", "running", "completed") and not record.approval_id:
+        return f"No approval needed; it is {record.status}."
+    return f"It is {record.status}."
 
 
 def decided(
