@@ -11,6 +11,8 @@ from shared.lib.approvals.service import DecisionView
 REJECT_CALLBACK = "approval_reject_reason"
 REASON_BLOCK = "reason"
 REASON_INPUT = "reason"
+REASON_MAX_CHARS = 2000
+"""As the REST API's reject body allows."""
 
 
 def ephemeral(text: str) -> dict[str, Any]:
@@ -53,7 +55,7 @@ def reject_dialog(*, approval_id: str, shown: str | None, response_url: str) -> 
                     "type": "plain_text_input",
                     "action_id": REASON_INPUT,
                     "multiline": True,
-                    "max_length": 2000,
+                    "max_length": REASON_MAX_CHARS,
                 },
             }
         ],

@@ -8,13 +8,10 @@ goes to the click's `response_url`. A view submission is answered in the HTTP re
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
-from urllib.parse import parse_qs
 from uuid import UUID
 
-from pydantic import BaseModel
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
@@ -26,7 +23,9 @@ from shared.lib.approvals.store import ApprovalStore
 from shared.lib.errors import DomainError
 from shared.lib.notifications.formats import APPROVE_ACTION, REJECT_ACTION
 from shared.lib.principals import Principal, PrincipalDirectory
-from shared.lib.slack import messages
+from shared.lib.safe_input import text_problem
+from shared.lib.slack import messages, payloads
+from shared.lib.slack.payloads import Click, SlackPayloadError
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +38,8 @@ class SlackDisabledError(DomainError):
     status_code = 404  # off until its signing secret is set: nothing to reach here
 
 
-class SlackPayloadError(DomainError):
-    status_code = 400
-
-
-class Click(BaseModel):
-    """One button press, as the agent needs it."""
-
-    user_id: str
-    action_id: str
-    approval_id: UUID
-    shown: str | None = None
-    response_url: str
-    trigger_id: str | None = None
+MAX_TIMESTAMP_DIGITS = 12
+"""Unix seconds have 10 digits until the year 2286; more is not a time Slack sends."""
 
 
 class SlackInteractivity:
@@ -77,35 +65,44 @@ class SlackInteractivity:
         self, *, body: bytes, timestamp: str | None, signature: str | None
     ) -> dict[str, Any] | None:
         """Act on one interactivity request; what to answer Slack with (None: an empty 200)."""
-        self._verify(body, timestamp, signature)
-        payload = _payload(body)
+        payload = payloads.form_payload(self._verify(body, timestamp, signature))
         kind = payload.get("type")
         if kind == "block_actions":
-            await self._clicked(_click(payload))
+            await self._clicked(payloads.click(payload))
             return None
         if kind == "view_submission":
             return await self._submitted(payload)
         log.info("slack interaction ignored", extra={"slack_type": kind})
         return None
 
-    def _verify(self, body: bytes, timestamp: str | None, signature: str | None) -> None:
+    def _verify(self, body: bytes, timestamp: str | None, signature: str | None) -> str:
+        """The body as text, once its signature checks out."""
         if self._verifier is None:
             raise SlackDisabledError(
                 "Slack interactivity is off: set AGENT_SLACK_SIGNING_SECRET to the app's "
                 "Signing Secret (docs/inbox.md)"
             )
+        _check_signing_headers(timestamp, signature)
+        try:
+            text = body.decode("utf-8")  # slack_sdk decodes it too, and raises on bad bytes
+        except UnicodeDecodeError:
+            raise SlackPayloadError(
+                "the body is not UTF-8 text; Slack posts a URL-encoded form with a 'payload' field"
+            ) from None
         # Checks the HMAC and that the timestamp is within 5 minutes of now (replays).
-        if not self._verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
+        if not self._verifier.is_valid(body=text, timestamp=timestamp, signature=signature):
             raise SlackSignatureError(
                 "bad or stale Slack signature: X-Slack-Signature must be the v0 HMAC of the "
                 "raw body keyed with the app's Signing Secret, and X-Slack-Request-Timestamp "
                 "within 5 minutes of now"
             )
+        return text
 
     async def _clicked(self, click: Click) -> None:
         principal = self._principals.by_slack_user(click.user_id)
         if principal is None:
-            await self._respond(click.response_url, messages.ephemeral(_unmapped(click.user_id)))
+            text = _unmapped(click.user_id)
+            await self._respond(click.response_url, messages.ephemeral(text), click.approval_id)
             return
         if click.action_id == REJECT_ACTION:
             await self._ask_reason(click, principal)
@@ -120,7 +117,7 @@ class SlackInteractivity:
         record = await self._approvals.get(click.approval_id)
         why_not = why_cannot_decide(record, principal)
         if why_not is not None:
-            await self._respond(click.response_url, messages.ephemeral(why_not))
+            await self._respond(click.response_url, messages.ephemeral(why_not), click.approval_id)
             return
         view = messages.reject_dialog(
             approval_id=str(click.approval_id), shown=click.shown, response_url=click.response_url
@@ -131,34 +128,25 @@ class SlackInteractivity:
             log.warning("views.open failed", extra={"error": str(error)})
             text = f"could not open the reason dialog ({error.response.get('error')}); reject "
             text += f"in the inbox instead: {self._link(click.approval_id)}"
-            await self._respond(click.response_url, messages.ephemeral(text))
+            await self._respond(click.response_url, messages.ephemeral(text), click.approval_id)
 
     async def _submitted(self, payload: dict[str, Any]) -> dict[str, Any] | None:
-        view = payload.get("view") or {}
-        if view.get("callback_id") != messages.REJECT_CALLBACK:
+        submitted = payloads.submission(payload)
+        if submitted is None:
             return None
-        user_id = str((payload.get("user") or {}).get("id", ""))
-        principal = self._principals.by_slack_user(user_id)
+        principal = self._principals.by_slack_user(submitted.user_id)
         if principal is None:
-            return _field_error(_unmapped(user_id))
-        try:
-            metadata = json.loads(view.get("private_metadata") or "{}")
-            approval_id = UUID(metadata["approval_id"])
-            values = view["state"]["values"][messages.REASON_BLOCK][messages.REASON_INPUT]
-        except (KeyError, ValueError, TypeError) as error:
-            raise SlackPayloadError(
-                f"view_submission without its approval or reason: {error}"
-            ) from None
-        reason = str(values.get("value") or "").strip()
-        if not reason:
-            return _field_error("say why you reject it; the requester reads this")
+            return _field_error(_unmapped(submitted.user_id))
+        problem = _reason_problem(submitted.reason)
+        if problem:
+            return _field_error(problem)
         refused = await self._decide(
             principal,
-            approval_id,
+            submitted.approval_id,
             "reject",
-            reason,
-            metadata.get("shown"),
-            str(metadata.get("response_url") or ""),
+            submitted.reason.strip(),
+            submitted.shown,
+            submitted.response_url,
         )
         return _field_error(refused) if refused else None
 
@@ -183,57 +171,74 @@ class SlackInteractivity:
             )
         except DomainError as refused:
             if response_url:
-                await self._respond(response_url, messages.ephemeral(str(refused)))
+                await self._respond(response_url, messages.ephemeral(str(refused)), approval_id)
             return str(refused)
         if response_url:
             outcome = messages.outcome_message(
                 view, actor=principal.name, decision=decision, link=self._link(approval_id)
             )
-            await self._respond(response_url, outcome)
+            await self._respond(response_url, outcome, approval_id)
         return None
 
-    async def _respond(self, response_url: str, message: dict[str, Any]) -> None:
+    async def _respond(self, response_url: str, message: dict[str, Any], approval_id: UUID) -> None:
+        """Best effort: by now the decision is recorded (or refused), and a message that cannot
+        be delivered must not turn that into an error; the approval shows it in the inbox."""
         client = WebhookClient(response_url, timeout=10)
-        response = await asyncio.to_thread(client.send_dict, message)
+        try:
+            response = await asyncio.to_thread(client.send_dict, message)
+        except Exception as error:  # slack_sdk re-raises whatever urllib raised
+            log.warning(
+                "could not post to the Slack response_url",
+                extra={
+                    "approval_id": str(approval_id),
+                    "error": f"{type(error).__name__}: {error}",
+                },
+            )
+            return
         if response.status_code >= 300:
             log.warning(
                 "slack response_url refused the message",
-                extra={"status": response.status_code, "body": response.body[:200]},
+                extra={
+                    "approval_id": str(approval_id),
+                    "status": response.status_code,
+                    "body": response.body[:200],
+                },
             )
 
     def _link(self, approval_id: UUID) -> str:
         return f"{self._public_url}/inbox/approvals/{approval_id}"
 
 
-def _payload(body: bytes) -> dict[str, Any]:
-    try:
-        form = parse_qs(body.decode("utf-8"), strict_parsing=True)
-        payload = json.loads(form["payload"][0])
-    except (KeyError, ValueError, UnicodeDecodeError) as error:
-        raise SlackPayloadError(
-            f"expected a form body with a JSON 'payload' field (Slack's format): {error}"
-        ) from None
-    if not isinstance(payload, dict):
-        raise SlackPayloadError("the 'payload' field is not a JSON object")
-    return payload
-
-
-def _click(payload: dict[str, Any]) -> Click:
-    try:
-        action = payload["actions"][0]
-        value = json.loads(action["value"])
-        return Click(
-            user_id=payload["user"]["id"],
-            action_id=action["action_id"],
-            approval_id=value["approval_id"],
-            shown=value.get("shown"),
-            response_url=payload["response_url"],
-            trigger_id=payload.get("trigger_id"),
+def _check_signing_headers(timestamp: str | None, signature: str | None) -> None:
+    """Refuse headers Slack never sends: slack_sdk's verifier raises on them (int() of the
+    timestamp, compare_digest of a non-ASCII signature) instead of saying no."""
+    if not (
+        timestamp
+        and timestamp.isascii()
+        and timestamp.isdigit()
+        and len(timestamp) <= MAX_TIMESTAMP_DIGITS
+    ):
+        raise SlackSignatureError(
+            "X-Slack-Request-Timestamp must be the request's Unix time in whole seconds, as "
+            "Slack sends it with the signature"
         )
-    except (KeyError, IndexError, TypeError, ValueError) as error:
-        raise SlackPayloadError(
-            f"block_actions payload without a decision button: {error}"
-        ) from None
+    if not (signature and signature.isascii()):
+        raise SlackSignatureError(
+            "X-Slack-Signature must be the v0 HMAC of the raw body keyed with the app's "
+            "Signing Secret, as Slack sends it"
+        )
+
+
+def _reason_problem(reason: str) -> str | None:
+    """Why the dialog's reason cannot be stored; the REST API refuses the same (RejectBody)."""
+    problem = text_problem(reason)
+    if problem:
+        return f"the reason {problem}"
+    if not reason.strip():
+        return "say why you reject it; the requester reads this"
+    if len(reason) > messages.REASON_MAX_CHARS:
+        return f"keep the reason to {messages.REASON_MAX_CHARS} characters (it has {len(reason)})"
+    return None
 
 
 def _unmapped(user_id: str) -> str:
