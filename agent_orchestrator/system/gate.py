@@ -128,14 +128,12 @@ class RequestGate:
 
     async def _read_body(self, scope: Scope, receive: Receive) -> tuple[Response | None, Receive]:
         """The whole body, bounded in size and time, then replayed to the app."""
-        limit = (
-            max(WEBHOOK_MAX_BODY_BYTES, self._settings.max_body_bytes)
-            if scope["path"] == WEBHOOK_PATH or scope["path"] in SIGNED_PATHS
-            else self._settings.max_body_bytes
-        )
+        delivery = scope["path"] == WEBHOOK_PATH or scope["path"] in SIGNED_PATHS
+        setting = self._settings.max_body_bytes
+        limit = max(WEBHOOK_MAX_BODY_BYTES, setting) if delivery else setting
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            return _too_large(limit), receive
+            return _too_large(limit, setting), receive
         chunks: list[bytes] = []
         size = 0
         try:
@@ -147,7 +145,7 @@ class RequestGate:
                     chunk: bytes = message.get("body", b"")
                     size += len(chunk)
                     if size > limit:
-                        return _too_large(limit), receive
+                        return _too_large(limit, setting), receive
                     chunks.append(chunk)
                     if not message.get("more_body", False):
                         break
@@ -178,11 +176,15 @@ def _bearer_matches(headers: Headers, expected: str) -> bool:
     )
 
 
-def _too_large(limit: int) -> Response:
+def _too_large(limit: int, setting: int) -> Response:
+    """413, naming the limit that applied: the setting, or the larger one webhooks and signed
+    deliveries get when the setting is below it."""
+    where, hint = "AGENT_MAX_BODY_BYTES", "send less, or raise the setting"
+    if limit != setting:
+        where, hint = "the limit for webhook and signed deliveries", "send less"
     return _error(
         413,
-        f"the request body is larger than {limit} bytes (AGENT_MAX_BODY_BYTES); send less, "
-        "or raise the setting",
+        f"the request body is larger than {limit} bytes ({where}); {hint}",
         {"Connection": "close"},
     )
 

@@ -139,6 +139,9 @@ def test_a_body_over_the_limit_is_413_declared_or_streamed(start_api: StartApi) 
         headers={**auth("alice"), "Content-Type": "application/json"},
     )
     assert streamed.status_code == 413, streamed.text
+    slack = api.post("/slack/interactivity", content=b"x" * 1_000_001)
+    assert slack.status_code == 413, slack.text  # deliveries get 1 MB, and the answer says so
+    assert "1000000 bytes (the limit for webhook and signed deliveries)" in slack.text
 
 
 def test_a_slow_body_is_408(database_url: str, tmp_path: Path) -> None:
