@@ -11,6 +11,8 @@ from shared.lib.workflows.models import WorkRequest
 
 REQUESTER = "alertmanager"
 """Who asks for alert-driven work; not a principal, so it can never approve anything."""
+SOURCE = "alert"
+"""The source of every workflow an alert starts, whichever system sent the alert."""
 
 
 def work_request(
@@ -28,7 +30,7 @@ def work_request(
         "source": notice.source,
     }
     return WorkRequest(
-        source="alert",
+        source=SOURCE,
         requester=REQUESTER,
         steps=list(decision.steps),
         environment=decision.environment,

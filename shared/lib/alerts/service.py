@@ -22,6 +22,7 @@ from shared.lib.alerts.models import (
     WebhookReply,
 )
 from shared.lib.alerts.requests import REQUESTER, work_request
+from shared.lib.alerts.requests import SOURCE as ALERT_SOURCE
 from shared.lib.alerts.store import AlertNotice, AlertRecord, AlertStore
 from shared.lib.alerts.storm import STORM_THRESHOLD, AlertStorm
 from shared.lib.alerts.triage import AlertFacts, AlertTriage
@@ -278,10 +279,18 @@ class AlertService:
         return _outcome(alert, "resolved", record, outcome, reason=note)
 
     async def _settle(self, record: AlertRecord) -> tuple[bool, str]:
-        """After a resolution: withdraw the workflow's approval if nobody has decided yet."""
+        """After a resolution: withdraw the approval of the workflow that answers the alert (its
+        own, or the one it merged into) if nobody has decided yet, no other alert it answers
+        still fires, and alerts asked for it: a person's request stays theirs."""
         assert record.workflow_id is not None
         workflow = await self._workflows.get(record.workflow_id)
+        if workflow.status == "merged" and workflow.merged_into:
+            workflow = await self._workflows.get(workflow.merged_into)
         withdrawn = False
+        if workflow.source != ALERT_SOURCE and not workflow.terminal:
+            note = f"workflow {workflow.id} was asked for by {workflow.requester}; it stays theirs"
+            await self._store.note(record.id, note)
+            return False, note
         others = await self._store.others_firing(workflow.id, besides=record.id)
         if others and not workflow.terminal:
             note = f"workflow {workflow.id} goes on: {others} other alerts merged into it fire"

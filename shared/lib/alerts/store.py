@@ -225,13 +225,16 @@ class AlertStore:
         return row is not None and row["status"] == "firing"
 
     async def others_firing(self, workflow_id: str, *, besides: int) -> int:
-        """How many other alerts linked to this workflow still fire (merged storm alerts)."""
+        """How many other alerts this workflow answers still fire: those linked to it (a
+        storm's, merged without a workflow) and those whose own workflow merged into it."""
         async with self._pool.connection() as conn:
             row = await (
                 await conn.execute(
-                    "SELECT count(*) AS n FROM alert_workflows WHERE workflow_id = %s"
-                    " AND status = 'firing' AND id <> %s",
-                    (workflow_id, besides),
+                    "SELECT count(*) AS n FROM alert_workflows a"
+                    " LEFT JOIN workflows w ON w.id = a.workflow_id"
+                    " WHERE (a.workflow_id = %s OR w.merged_into = %s)"
+                    " AND a.status = 'firing' AND a.id <> %s",
+                    (workflow_id, workflow_id, besides),
                 )
             ).fetchone()
         return int(row["n"]) if row else 0
