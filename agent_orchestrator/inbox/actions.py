@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from agent_orchestrator.deps import Approvals, Config, Decisions
+from agent_orchestrator.deps import Approvals, Config, Decisions, Inbox, Settings
 from agent_orchestrator.inbox.pages import approval_view
 from agent_orchestrator.inbox.web import CheckedForm, SignedIn, flash, render
 from shared.lib.approvals.models import Decision
@@ -22,7 +22,9 @@ router = APIRouter(prefix="/inbox", include_in_schema=False)
 
 
 @router.post("/login")
-async def sign_in(request: Request, form: CheckedForm, config: Config) -> Response:
+async def sign_in(
+    request: Request, form: CheckedForm, config: Config, settings: Settings, inbox: Inbox
+) -> Response:
     next_path = form.get("next", "/inbox/pending")
     principal = config.principals.authenticate(form.get("api_key", ""))
     if principal is None:
@@ -35,13 +37,20 @@ async def sign_in(request: Request, form: CheckedForm, config: Config) -> Respon
             "(ask an admin for one)",
         )
     request.session.clear()  # a fresh session: no fixation across sign-ins
-    request.session.update({"principal": principal.name, "csrf": new_csrf_token()})
+    session_id = await inbox.sign_in(principal.name, max_age_s=settings.session_max_age_s)
+    request.session.update(
+        {"principal": principal.name, "csrf": new_csrf_token(), "sid": session_id}
+    )
     local = next_path.startswith("/inbox") and not next_path.startswith("//")
     return RedirectResponse(next_path if local else "/inbox/pending", status_code=303)
 
 
 @router.post("/logout")
-async def sign_out(request: Request, form: CheckedForm) -> Response:
+async def sign_out(request: Request, form: CheckedForm, inbox: Inbox) -> Response:
+    """Ends the session on the server too: a copy of the cookie no longer signs anyone in."""
+    session_id = request.session.get("sid")
+    if isinstance(session_id, str):
+        await inbox.sign_out(session_id)
     request.session.clear()
     return RedirectResponse("/inbox", status_code=303)
 

@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from agent_orchestrator.deps import config_of
 from shared.lib.inbox.session import CSRF_FIELD, csrf_valid, new_csrf_token
+from shared.lib.inbox.store import InboxStore
 from shared.lib.principals import Principal
 from shared.lib.safe_input import text_problem
 
@@ -32,11 +33,17 @@ async def sign_in_redirect(request: Request, error: SignInRequired) -> Response:
 
 
 async def signed_in(request: Request) -> Principal:
-    """The session's principal, looked up again (a removed principal is signed out)."""
-    name = request.session.get("principal")
+    """The session's principal, looked up again (a removed principal is signed out), while its
+    session is on: a cookie kept from before a sign-out no longer signs anyone in."""
+    name, session_id = request.session.get("principal"), request.session.get("sid")
     principal = config_of(request).principals.named(name) if isinstance(name, str) else None
-    if principal is None:
-        request.session.pop("principal", None)
+    inbox: InboxStore = request.app.state.inbox
+    if (
+        principal is None
+        or not isinstance(session_id, str)
+        or not await inbox.signed_in(session_id, principal.name)
+    ):
+        request.session.clear()
         raise SignInRequired(request.url.path)
     request.state.principal = principal.name
     return principal

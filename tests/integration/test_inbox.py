@@ -178,3 +178,24 @@ def test_text_the_api_refuses_is_refused_by_the_inbox_too(api: TestClient) -> No
         "/inbox/events?source=%00",
     ):
         assert api.get(path).status_code == 422, path
+
+
+def test_signing_out_ends_the_session_for_a_kept_copy_of_the_cookie_too(api: TestClient) -> None:
+    """The cookie is only signed: a copy kept from before the sign-out signed its holder in
+    until it expired (8 h). The session is now ended on the server."""
+    sign_in(api, "bob")
+    kept = api.cookies.get("agent_inbox", path="/inbox")
+    assert kept
+    page = api.get("/inbox/pending")
+    assert page.status_code == 200
+    signed_out = api.post(
+        "/inbox/logout", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False
+    )
+    assert signed_out.status_code == 303
+    api.cookies.clear()
+    api.cookies.set("agent_inbox", kept, path="/inbox")
+    replayed = api.get("/inbox/pending", follow_redirects=False)
+    assert replayed.status_code == 303
+    assert replayed.headers["location"].startswith("/inbox?next=")
+    sign_in(api, "bob")  # signing in again works, with a session of its own
+    assert 'data-testid="who">bob<' in api.get("/inbox/pending").text

@@ -1,8 +1,10 @@
 """What the inbox pages read: approvals as list rows (pending and decided) with their
-workflow's source, and the figures of the `approval_statistics` view."""
+workflow's source, and the figures of the `approval_statistics` view; and its sessions, kept
+on the server so that signing out ends one."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -88,6 +90,39 @@ class InboxStore:
         if filters.status:
             clauses.append("r.status = %(status)s")
         return await self._rows(clauses, filters, order="r.decided_at DESC NULLS LAST", limit=limit)
+
+    async def sign_in(self, principal: str, *, max_age_s: int) -> str:
+        """A new session's id; sessions older than the cookie's life are cleared on the way."""
+        session_id = secrets.token_urlsafe(24)
+        async with self._pool.connection() as conn, conn.pipeline():
+            await conn.execute(
+                "DELETE FROM inbox_sessions WHERE created_at < now() - make_interval(secs => %s)",
+                (max_age_s,),
+            )
+            await conn.execute(
+                "INSERT INTO inbox_sessions (id, principal) VALUES (%s, %s)",
+                (session_id, principal),
+            )
+        return session_id
+
+    async def signed_in(self, session_id: str, principal: str) -> bool:
+        """Whether this session of this principal is still on (not signed out)."""
+        async with self._pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT 1 AS on FROM inbox_sessions WHERE id = %s AND principal = %s"
+                    " AND ended_at IS NULL",
+                    (session_id, principal),
+                )
+            ).fetchone()
+        return row is not None
+
+    async def sign_out(self, session_id: str) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "UPDATE inbox_sessions SET ended_at = now() WHERE id = %s AND ended_at IS NULL",
+                (session_id,),
+            )
 
     async def statistics(self) -> list[TierStatistics]:
         """The `approval_statistics` view, one row per tier."""
