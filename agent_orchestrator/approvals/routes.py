@@ -27,6 +27,7 @@ from shared.lib.approvals.listing import (
 from shared.lib.approvals.models import Decision
 from shared.lib.approvals.service import DecisionView
 from shared.lib.errors import ForbiddenError
+from shared.lib.workflows.models import READ_ANY_ROLES, ensure_readable
 
 router = APIRouter(tags=["approvals"], responses=responses(*AUTHENTICATED))
 
@@ -78,18 +79,22 @@ async def list_pending(
         Query(description="`full` (default): every field; `summary`: what a list shows."),
     ] = "full",
 ) -> Response:
-    """Pending approvals, optionally only those a role may decide, or of one risk level."""
+    """Pending approvals, optionally only those a role may decide, or of one risk level; an
+    operator sees only those of the work they asked for."""
     roles = {role} if role else None
     position = decode_cursor(after) if after is not None else None
+    mine = None if principal.has_any(READ_ANY_ROLES) else principal.name
     body: str | bytes
     if view == "summary":
         body, count, last = await approvals.pending_summaries_json(
-            roles=roles, risk_level=risk_level, limit=limit, offset=offset, after=position
-        )
+            roles=roles, risk_level=risk_level, limit=limit, offset=offset, after=position,
+            requester=mine,
+        )  # fmt: skip
     else:
         found = await approvals.list_pending(
-            roles=roles, risk_level=risk_level, limit=limit, offset=offset, after=position
-        )
+            roles=roles, risk_level=risk_level, limit=limit, offset=offset, after=position,
+            requester=mine,
+        )  # fmt: skip
         body = _FULL.dump_json([ApprovalView.of(record) for record in found])
         count = len(found)
         last = (found[-1].created_at, found[-1].id) if found else None
@@ -103,12 +108,15 @@ async def list_pending(
     return response
 
 
-@router.get("/approvals/{approval_id}", responses=responses(404))
+@router.get("/approvals/{approval_id}", responses=responses(403, 404))
 async def get_approval(
     approval_id: UUID, principal: CurrentPrincipal, approvals: Approvals
 ) -> ApprovalView:
-    """Everything an approver needs: plan, tier and rules, targets' state, rollback."""
-    return ApprovalView.of(await approvals.get(approval_id))
+    """Everything an approver needs: plan, tier and rules, targets' state, rollback. An
+    operator reads only the approvals of the work they asked for."""
+    record = await approvals.get(approval_id)
+    ensure_readable(principal, workflow_id=record.workflow_id, requester=record.requester)
+    return ApprovalView.of(record)
 
 
 @router.post(

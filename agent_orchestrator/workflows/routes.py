@@ -128,10 +128,18 @@ async def get_workflow(
 
 
 @router.post(
-    "/resume/{workflow_id}", status_code=status.HTTP_202_ACCEPTED, responses=responses(404, 409)
+    "/resume/{workflow_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=responses(403, 404, 409),
 )
 async def resume(
-    workflow_id: WorkflowId, principal: CurrentPrincipal, decisions: Decisions
+    workflow_id: WorkflowId,
+    principal: CurrentPrincipal,
+    decisions: Decisions,
+    workflows: Workflows,
 ) -> ResumeView:
-    """Continue a workflow whose approval is settled but whose run stopped; idempotent."""
+    """Continue a workflow whose approval is settled but whose run stopped; idempotent. An
+    operator resumes only the work they asked for."""
+    record = await workflows.get(workflow_id)
+    ensure_readable(principal, workflow_id=workflow_id, requester=record.requester)
     return ResumeView(workflow_id=workflow_id, outcome=await decisions.resume_workflow(workflow_id))

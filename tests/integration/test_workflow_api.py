@@ -227,3 +227,26 @@ def test_an_operator_reads_only_the_workflows_they_requested(api: TestClient) ->
     assert "GET /workflows lists yours" in refused.json()["detail"]
     assert api.get(f"/workflows/{other}?wait=5", headers=auth("alice")).status_code == 403
     assert api.get(f"/workflows/{mine}", headers=auth("erin")).status_code == 200  # approvers
+
+
+def test_an_operator_reads_only_the_approvals_of_the_work_they_requested(api: TestClient) -> None:
+    """The approval route showed anyone's plan and targets, the pending list everyone's, and
+    resume told an operator how a workflow of someone else's stood."""
+    theirs = api.post(
+        "/orchestrate", json={"request": "restart web on prod"}, headers=auth("bob")
+    ).json()
+    mine = api.post(
+        "/orchestrate", json={"request": "restart api on dev"}, headers=auth("alice")
+    ).json()
+    assert theirs["status"] == mine["status"] == "awaiting_approval", (theirs, mine)
+
+    refused = api.get(f"/approvals/{theirs['approval_id']}", headers=auth("alice"))
+    assert refused.status_code == 403, refused.text
+    assert api.get(f"/approvals/{mine['approval_id']}", headers=auth("alice")).status_code == 200
+    for view in ("full", "summary"):
+        listed = api.get("/approvals/pending", params={"view": view}, headers=auth("alice"))
+        assert [a["id"] for a in listed.json()] == [mine["approval_id"]], view
+    everyone = api.get("/approvals/pending", headers=auth("erin")).json()
+    assert {theirs["approval_id"], mine["approval_id"]} <= {a["id"] for a in everyone}
+    resumed = api.post(f"/resume/{theirs['workflow_id']}", headers=auth("alice"))
+    assert resumed.status_code == 403, resumed.text

@@ -89,11 +89,20 @@ def decode_cursor(token: str) -> Cursor:
 
 
 def pending_query(
-    *, roles: set[str] | None, risk_level: str | None, after: Cursor | None, summary: bool
+    *,
+    roles: set[str] | None,
+    risk_level: str | None,
+    after: Cursor | None,
+    summary: bool,
+    requester: str | None = None,
 ) -> tuple[sql.Composed, list[object]]:
-    """The page query (its last two parameters are LIMIT and OFFSET) and its filter values."""
+    """The page query (its last two parameters are LIMIT and OFFSET) and its filter values;
+    `requester` keeps only what that principal asked for."""
     clauses = ["r.status = 'pending'", "r.expires_at > now()"]
     args: list[object] = []
+    if requester is not None:
+        clauses.append("r.requester = %s")
+        args.append(requester)
     if roles:
         clauses.append("r.allowed_roles && %s")
         args.append(sorted(roles))
@@ -113,6 +122,7 @@ def pending_query(
 async def pending_page(
     conn: AsyncConnection[DictRow],
     *,
+    requester: str | None = None,
     roles: set[str] | None,
     risk_level: str | None,
     limit: int,
@@ -121,7 +131,9 @@ async def pending_page(
     summary: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows of one page in `(created_at, id)` order, each with `approvals_received`."""
-    query, args = pending_query(roles=roles, risk_level=risk_level, after=after, summary=summary)
+    query, args = pending_query(
+        roles=roles, risk_level=risk_level, after=after, summary=summary, requester=requester
+    )
     cursor = await conn.execute(query, [*args, limit, offset])
     return await cursor.fetchall()
 
@@ -140,6 +152,7 @@ SELECT convert_to(coalesce(json_agg(p ORDER BY p.created_at, p.id), '[]')::text,
 async def pending_summaries_json(
     conn: AsyncConnection[DictRow],
     *,
+    requester: str | None = None,
     roles: set[str] | None,
     risk_level: str | None,
     limit: int,
@@ -148,7 +161,9 @@ async def pending_summaries_json(
 ) -> tuple[bytes, int, Cursor | None]:
     """One summary page as a JSON array (`ApprovalSummary` fields) in UTF-8, its length, its
     last key."""
-    query, args = pending_query(roles=roles, risk_level=risk_level, after=after, summary=True)
+    query, args = pending_query(
+        roles=roles, risk_level=risk_level, after=after, summary=True, requester=requester
+    )
     page = _AS_JSON.format(page=query)
     cursor = await conn.execute(page, [*args, limit, offset], binary=True)
     row = await cursor.fetchone()

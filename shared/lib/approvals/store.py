@@ -141,6 +141,7 @@ class ApprovalStore:
     async def list_pending(
         self,
         *,
+        requester: str | None = None,
         roles: set[str] | None = None,
         risk_level: str | None = None,
         limit: int = 100,
@@ -150,13 +151,15 @@ class ApprovalStore:
         """Full records of one page, oldest first (see `listing`)."""
         async with self._pool.connection() as conn:
             rows = await pending_page(
-                conn, roles=roles, risk_level=risk_level, limit=limit, offset=offset, after=after
-            )
+                conn, roles=roles, risk_level=risk_level, limit=limit, offset=offset,
+                after=after, requester=requester,
+            )  # fmt: skip
         return [ApprovalRecord(**row) for row in rows]
 
     async def pending_summaries_json(
         self,
         *,
+        requester: str | None = None,
         roles: set[str] | None = None,
         risk_level: str | None = None,
         limit: int = 100,
@@ -167,8 +170,9 @@ class ApprovalStore:
         (UTF-8), its length and its last key: no plan body, assessment, context or actions."""
         async with self._pool.connection() as conn:
             return await pending_summaries_json(
-                conn, roles=roles, risk_level=risk_level, limit=limit, offset=offset, after=after
-            )
+                conn, roles=roles, risk_level=risk_level, limit=limit, offset=offset,
+                after=after, requester=requester,
+            )  # fmt: skip
 
     async def decide(
         self,
