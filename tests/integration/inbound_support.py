@@ -4,6 +4,7 @@ way each signs, and what they left in the database."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import json
@@ -191,15 +192,18 @@ def send_sentry(
     payload: dict[str, Any],
     *,
     secret: str = SENTRY_SECRET,
-    timestamp: float | None = None,
+    timestamp: float | str | None = None,
     request_id: str | None = None,
 ) -> Any:
+    """A signed delivery; a `timestamp` given as text is sent as it is."""
     body = json.dumps(payload).encode()
+    if not isinstance(timestamp, str):
+        timestamp = str(int(timestamp if timestamp is not None else time.time()))
     headers = {
         "Content-Type": "application/json",
         "Request-ID": request_id or str(uuid.uuid4()),
         "Sentry-Hook-Resource": resource,
-        "Sentry-Hook-Timestamp": str(int(timestamp if timestamp is not None else time.time())),
+        "Sentry-Hook-Timestamp": timestamp,
         "Sentry-Hook-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
     }
     return api.post("/webhook/sentry", content=body, headers=headers)
@@ -224,6 +228,21 @@ def send_github(
         "User-Agent": "GitHub-Hookshot/044aadd",
     }
     return api.post("/webhook/github", content=body, headers=headers)
+
+
+def changed(payload: dict[str, Any], path: str, value: object) -> dict[str, Any]:
+    """A copy of `payload` with the field at the dotted `path` set to `value` (None removes it);
+    the copy is deep, as payloads share the module's REPO and SENDER."""
+    payload = copy.deepcopy(payload)
+    *parents, last = path.split(".")
+    inner = payload
+    for key in parents:
+        inner = inner[key]
+    if value is None:
+        inner.pop(last, None)
+    else:
+        inner[last] = value
+    return payload
 
 
 def rows(database_url: str, sql: str, *params: object) -> list[dict[str, Any]]:

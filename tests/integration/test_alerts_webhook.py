@@ -168,6 +168,27 @@ def test_a_malformed_notification_is_422_and_a_malformed_alert_refused_alone(
     assert refused["outcome"] == "refused" and "fingerprint" in refused["reason"]
 
 
+@pytest.mark.parametrize(
+    ("field", "stamp"),
+    [
+        ("startsAt", "9999-12-31T23:59:59-23:59"),
+        ("startsAt", "0001-01-01T00:00:00+14:00"),
+        ("endsAt", "9999-12-31T23:59:59-23:59"),
+    ],
+)
+def test_a_time_the_store_cannot_read_back_is_refused_alone(
+    field: str, stamp: str, api: TestClient, database_url: str
+) -> None:
+    """Postgres would store it but psycopg not read it back: a 503 Alertmanager retries for ever."""
+    bad = {**alert("resolved" if field == "endsAt" else "firing", service="web"), field: stamp}
+    good = alert(alertname="NothingMatches", service="web", env="dev")
+    refused, handled = delivered(api, bad, good)["alerts"]
+    assert refused["outcome"] == "refused" and f"{field}: " in refused["reason"], refused
+    assert handled["outcome"] != "refused"
+    assert alert_rows(database_url, bad["fingerprint"]) == []
+    assert workflows_for(database_url, bad["fingerprint"]) == []
+
+
 # --- one workflow per alert ------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,100 @@ def test_wrong_stale_and_replayed_deliveries_do_nothing(
     assert (row["action"], row["received"]) == ("escalated", 1)
     pong = s.send_github(api, "ping", s.ping())
     assert pong.status_code == 200 and pong.json()["outcome"] == "pong"
+
+
+_MALFORMED = [
+    (s.send_github, "workflow_run", "repository", "acme/web", "repository must be an object"),
+    (s.send_github, "workflow_run", "repository", ["x"], "repository must be an object"),
+    (s.send_github, "workflow_run", "workflow_run", ["x"], "workflow_run must be an object"),
+    (s.send_github, "ping", "sender", "x", "sender must be an object"),
+    (s.send_github, "check_suite", "check_suite.app", "ci", "check_suite.app must be an object"),
+    (s.send_github, "deployment_status", "deployment_status", [1], "deployment_status must be"),
+    (s.send_github, "workflow_run", "workflow_run.conclusion", ["failure"], "workflow_run.conc"),
+    (s.send_sentry, "event_alert", "data", "x", "data must be an object"),
+    (s.send_sentry, "event_alert", "data.event", [1], "data.event must be an object"),
+    (s.send_sentry, "event_alert", "installation", "abc", "installation must be an object"),
+    (s.send_sentry, "metric_alert", "data.metric_alert.projects", {"a": 1}, "data.metric_alert"),
+    (s.send_sentry, "issue", "data.issue.project", "web", "data.issue.project must be an object"),
+    # Text Postgres cannot store (NUL, a lone surrogate) or that should not be shown (ESC).
+    (s.send_github, "workflow_run", "workflow_run.name", "B\u0000", "workflow_run.name contains"),
+    (s.send_github, "workflow_run", "workflow_run.name", "\u001b[31mB", "workflow_run.name"),
+    (s.send_github, "workflow_run", "repository.full_name", "a/\ud800", "repository.full_name"),
+    (s.send_sentry, "event_alert", "data.event.title", "\u001b[31mx", "data.event.title contains"),
+    (s.send_sentry, "event_alert", "data.event.environment", "p\u0000", "data.event.environment"),
+]
+_DOCUMENTED: dict[str, Callable[[], dict[str, Any]]] = {
+    "workflow_run": lambda: s.workflow_run("failure"),
+    "ping": lambda: s.changed(s.ping(), "repository", None),  # an organization's hook
+    "check_suite": lambda: s.check_suite("failure"),
+    "deployment_status": lambda: s.deployment_status("failure"),
+    "event_alert": s.sentry_issue_alert,
+    "metric_alert": lambda: s.sentry_metric_alert("critical"),
+    "issue": lambda: s.sentry_issue("created"),
+}
+
+
+@pytest.mark.parametrize(("send", "event", "path", "value", "detail"), _MALFORMED)
+def test_a_wrong_type_or_unstorable_text_is_422_naming_the_field(
+    send: Callable[..., Any],
+    event: str,
+    path: str,
+    value: object,
+    detail: str,
+    start_api: StartApi,
+    database_url: str,
+) -> None:
+    """The sender's fault, so not a 500, nor a 503 it would retry for ever."""
+    api = start_api()
+    sent = send(api, event, s.changed(_DOCUMENTED[event](), path, value))
+    assert sent.status_code == 422, sent.text
+    assert sent.json()["detail"].startswith(detail), sent.text
+    assert path in sent.json()["detail"]
+    assert s.rows(database_url, ALERTS) == []
+    assert s.rows(database_url, "SELECT id FROM workflows") == []
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00"])
+def test_a_time_the_store_cannot_read_back_falls_back_to_now(
+    stamp: str, start_api: StartApi, database_url: str
+) -> None:
+    """As an unreadable time does: the sender's clock is no reason to lose the failure."""
+    api = start_api()
+    run = s.send_github(api, "workflow_run", s.workflow_run("failure", started=stamp))
+    assert run.status_code == 200, run.text
+    issue = s.sentry_issue_alert()
+    sentry = s.send_sentry(api, "event_alert", s.changed(issue, "data.event.datetime", stamp))
+    assert sentry.status_code == 200, sentry.text
+    years = {row["starts_at"].year for row in s.rows(database_url, ALERTS)}
+    assert years == {datetime.now(UTC).year}
+
+
+@pytest.mark.parametrize("stamp", ["NaN", "nan", "inf", "-Infinity", "1e999"])
+def test_a_sentry_timestamp_that_is_not_a_finite_number_is_401(
+    stamp: str, start_api: StartApi, database_url: str
+) -> None:
+    api = start_api()
+    sent = s.send_sentry(api, "event_alert", s.sentry_issue_alert(), timestamp=stamp)
+    assert sent.status_code == 401, sent.text
+    assert "unreadable Sentry-Hook-Timestamp" in sent.json()["detail"]  # not "stale by infs"
+    assert s.rows(database_url, ALERTS) == []
+    assert len(s.rows(database_url, "SELECT id FROM webhook_rejections")) == 1
+
+
+def test_only_resolved_resolves_a_metric_alert(start_api: StartApi, database_url: str) -> None:
+    """Any other action is ignored: a resolution would withdraw a pending approval."""
+    api = start_api()
+    fired = s.send_sentry(api, "metric_alert", s.sentry_metric_alert("critical"))
+    workflow_id = fired.json()["alerts"]["alerts"][0]["workflow_id"]
+    for action in ("exploded", "", "Resolved"):
+        odd = s.send_sentry(api, "metric_alert", s.sentry_metric_alert(action))
+        assert odd.status_code == 200, odd.text
+        assert (odd.json()["outcome"], odd.json()["alerts"]) == ("ignored", None), odd.text
+        assert "not an alert" in odd.json()["reason"]
+    [row] = s.rows(database_url, ALERTS)
+    assert (row["status"], row["workflow_id"]) == ("firing", workflow_id)
+    resolved = s.send_sentry(api, "metric_alert", s.sentry_metric_alert("resolved"))
+    assert resolved.json()["alerts"]["resolved"] == 1
 
 
 def test_a_sender_past_its_rate_is_told_when_to_come_back(start_api: StartApi) -> None:

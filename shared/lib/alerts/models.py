@@ -2,17 +2,50 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from shared.lib.planning.models import PlannedOperation
 from shared.lib.safe_input import SafeText, text_problem
 
 # Alertmanager sends this for an alert that has not ended yet.
 NO_END = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
+
+# Postgres stores any year, but psycopg reads back only years 1..9999 in the session's time zone:
+# a time stored beyond them fails every later read of its row. These bounds keep a wide margin.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def time_problem(value: datetime) -> str | None:
+    """Why the aware time `value` may not be stored, or None when it may."""
+    if EARLIEST <= value < LATEST:
+        return None
+    return (
+        f"is {value.isoformat()}, outside {EARLIEST.year}..{LATEST.year - 1} (UTC); "
+        "send the real time"
+    )
+
+
+def _storable(value: datetime) -> datetime:
+    """A time without an offset is UTC; one outside the bounds is refused, not stored."""
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    problem = time_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _storable_end(value: datetime | None) -> datetime | None:
+    """Alertmanager's zero time (or anything before it) means "not ended" and is never stored."""
+    if value is None:
+        return None
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value if value <= NO_END else _storable(value)
+
 
 Outcome = Literal[
     "workflow_started",
@@ -34,8 +67,10 @@ class AlertmanagerAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[SafeText, SafeText] = Field(default_factory=dict)
     annotations: dict[SafeText, SafeText] = Field(default_factory=dict)
-    starts_at: datetime = Field(alias="startsAt")
-    ends_at: datetime | None = Field(default=None, alias="endsAt")
+    starts_at: Annotated[datetime, AfterValidator(_storable)] = Field(alias="startsAt")
+    ends_at: Annotated[datetime | None, AfterValidator(_storable_end)] = Field(
+        default=None, alias="endsAt"
+    )
     fingerprint: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
     generator_url: SafeText | None = Field(default=None, alias="generatorURL")
 

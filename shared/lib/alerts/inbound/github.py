@@ -19,6 +19,8 @@ from shared.lib.alerts.inbound.models import (
     clean,
     fingerprint,
     target_labels,
+    text_at,
+    time_at,
 )
 from shared.lib.alerts.store import AlertNotice
 from shared.lib.targets import TargetResolver
@@ -29,6 +31,7 @@ DELIVERY_HEADER = "X-GitHub-Delivery"
 
 _FAILED = frozenset({"failure", "timed_out", "startup_failure"})
 _FAILED_DEPLOY = frozenset({"failure", "error"})
+_ALERT_EVENTS = frozenset({"workflow_run", "deployment_status", "check_suite"})
 
 
 def verify(*, secret: str, body: bytes, headers: Mapping[str, str]) -> None:
@@ -43,98 +46,108 @@ def verify(*, secret: str, body: bytes, headers: Mapping[str, str]) -> None:
 
 def read(event: str, payload: dict[str, Any], *, resolver: TargetResolver) -> Reading:
     """The signals in one GitHub delivery; events and outcomes that are not alerts are ignored."""
-    repository = payload.get("repository") or {}
-    repo = str(repository.get("full_name") or "")
-    principal = repo or str((payload.get("sender") or {}).get("login") or "github")
-    action = str(payload.get("action") or "")
+    repo = text_at(payload, "repository.full_name")
+    sender = text_at(payload, "sender.login")
+    principal = repo or sender or "github"
+    action = text_at(payload, "action")
     name = f"{event}.{action}" if action else event
     if event == "ping":
         return Reading(name, principal, pong=True)
-    if not repo and event in {"workflow_run", "deployment_status", "check_suite"}:
-        raise MalformedDeliveryError(f"the GitHub {event} payload has no repository.full_name")
     signal: Signal | None = None
-    if event == "workflow_run" and action == "completed":
-        signal = _workflow_run(payload.get("workflow_run") or {}, repository, resolver)
+    if not repo:
+        if event in _ALERT_EVENTS:
+            raise MalformedDeliveryError(f"the GitHub {event} payload has no repository.full_name")
+    elif event == "workflow_run" and action == "completed":
+        signal = _workflow_run(payload, repo, resolver)
     elif event == "deployment_status":
-        signal = _deployment_status(payload, repository, resolver)
+        signal = _deployment_status(payload, repo, resolver)
     elif event == "check_suite" and action == "completed":
-        signal = _check_suite(payload.get("check_suite") or {}, repository, resolver)
+        signal = _check_suite(payload, repo, resolver)
     if signal is None:
         return Reading(name, principal, ignored=f"GitHub {name} is neither a failure nor a fix")
     return Reading(name, principal, signals=[signal])
 
 
-def _workflow_run(
-    run: dict[str, Any], repository: dict[str, Any], resolver: TargetResolver
-) -> Signal | None:
-    conclusion = run.get("conclusion")
-    repo = str(repository["full_name"])
+def _workflow_run(payload: dict[str, Any], repo: str, resolver: TargetResolver) -> Signal | None:
+    branch = text_at(payload, "workflow_run.head_branch")
     labels = {
         "alertname": "GitHubWorkflowFailed",
-        "workflow": run.get("name"),
-        "branch": run.get("head_branch"),
-        "trigger": run.get("event"),
-        "run_attempt": run.get("run_attempt"),
+        "workflow": text_at(payload, "workflow_run.name"),
+        "branch": branch,
+        "trigger": text_at(payload, "workflow_run.event"),
+        "run_attempt": text_at(payload, "workflow_run.run_attempt"),
     }
-    key = ("workflow_run", repo, run.get("workflow_id") or run.get("path"), run.get("head_branch"))
-    started = run.get("run_started_at") or run.get("created_at")
-    return _signal(conclusion, key, labels, repo, resolver, started, run.get("html_url"))
+    workflow = text_at(payload, "workflow_run.workflow_id") or text_at(payload, "workflow_run.path")
+    started = time_at(payload, "workflow_run.run_started_at") or time_at(
+        payload, "workflow_run.created_at"
+    )
+    return _signal(
+        text_at(payload, "workflow_run.conclusion"),
+        ("workflow_run", repo, workflow, branch),
+        labels,
+        repo,
+        resolver,
+        started,
+        text_at(payload, "workflow_run.html_url"),
+    )
 
 
 def _deployment_status(
-    payload: dict[str, Any], repository: dict[str, Any], resolver: TargetResolver
+    payload: dict[str, Any], repo: str, resolver: TargetResolver
 ) -> Signal | None:
-    status = payload.get("deployment_status") or {}
-    deployment = payload.get("deployment") or {}
-    repo = str(repository["full_name"])
-    environment = status.get("environment") or deployment.get("environment")
-    state = str(status.get("state") or "")
+    environment = text_at(payload, "deployment_status.environment") or text_at(
+        payload, "deployment.environment"
+    )
+    state = text_at(payload, "deployment_status.state") or ""
     conclusion = "failure" if state in _FAILED_DEPLOY else state
     labels = {
         "alertname": "GitHubDeploymentFailed",
-        "ref": deployment.get("ref"),
-        "sha": deployment.get("sha"),
+        "ref": text_at(payload, "deployment.ref"),
+        "sha": text_at(payload, "deployment.sha"),
         "deployment_state": state,
     }
-    link = status.get("target_url") or status.get("log_url") or repository.get("html_url")
+    link = (
+        text_at(payload, "deployment_status.target_url")
+        or text_at(payload, "deployment_status.log_url")
+        or text_at(payload, "repository.html_url")
+    )
     return _signal(
         conclusion,
         ("deployment", repo, environment),
         labels,
         repo,
         resolver,
-        status.get("created_at"),
+        time_at(payload, "deployment_status.created_at"),
         link,
         environment=environment,
     )
 
 
-def _check_suite(
-    suite: dict[str, Any], repository: dict[str, Any], resolver: TargetResolver
-) -> Signal | None:
-    repo = str(repository["full_name"])
-    app = (suite.get("app") or {}).get("slug")
-    labels = {"alertname": "GitHubCheckSuiteFailed", "branch": suite.get("head_branch"), "app": app}
-    link = f"{repository.get('html_url')}/commit/{suite.get('head_sha')}"
+def _check_suite(payload: dict[str, Any], repo: str, resolver: TargetResolver) -> Signal | None:
+    branch = text_at(payload, "check_suite.head_branch")
+    app = text_at(payload, "check_suite.app.slug")
+    labels = {"alertname": "GitHubCheckSuiteFailed", "branch": branch, "app": app}
+    home = text_at(payload, "repository.html_url")
+    link = f"{home}/commit/{text_at(payload, 'check_suite.head_sha')}"
     return _signal(
-        suite.get("conclusion"),
-        ("check_suite", repo, suite.get("head_branch"), app),
+        text_at(payload, "check_suite.conclusion"),
+        ("check_suite", repo, branch, app),
         labels,
         repo,
         resolver,
-        suite.get("created_at"),
+        time_at(payload, "check_suite.created_at"),
         link,
     )
 
 
 def _signal(
-    conclusion: object,
+    conclusion: str | None,
     key: tuple[object, ...],
-    labels: dict[str, object],
+    labels: dict[str, str | None],
     repo: str,
     resolver: TargetResolver,
-    started: object,
-    link: object,
+    started: datetime | None,
+    link: str | None,
     *,
     environment: str | None = None,
 ) -> Signal | None:
@@ -159,20 +172,10 @@ def _signal(
         alertname=alertname,
         labels=all_labels,
         annotations=clean({"summary": f"{alertname} in {repo}"}),
-        starts_at=_time(started),
+        starts_at=started or datetime.now(UTC),
         source="github",
         links=clean({"github": link}),
     )
     return Signal(
         "firing" if status == "firing" else "resolved", notice, only_if_firing=status == "resolved"
     )
-
-
-def _time(value: object) -> datetime:
-    if isinstance(value, str) and value:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return datetime.now(UTC)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return datetime.now(UTC)

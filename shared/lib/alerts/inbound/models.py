@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from shared.lib.alerts.models import WebhookReply
+from shared.lib.alerts.models import WebhookReply, time_problem
 from shared.lib.alerts.store import AlertNotice
 from shared.lib.errors import DomainError
+from shared.lib.safe_input import text_problem
 from shared.lib.targets import TargetResolver
 
 InboundSource = Literal["sentry", "github"]
@@ -90,6 +92,75 @@ def target_labels(
     return labels
 
 
-def clean(labels: Mapping[str, object]) -> dict[str, str]:
-    """Labels as strings, the empty ones left out."""
-    return {key: str(value) for key, value in labels.items() if value not in (None, "")}
+def clean(labels: Mapping[str, str | None]) -> dict[str, str]:
+    """Labels without the empty ones; the values come from `text_at`, so they are storable."""
+    return {key: value for key, value in labels.items() if value}
+
+
+# Senders' payloads are JSON of any shape: a field of the wrong type answers 422 naming its path
+# (the sender's fault, not a server error), and text Postgres cannot store is refused here too.
+
+
+def object_at(payload: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """The object at a dotted `path`; {} when it or a parent is absent or null."""
+    value = _at(payload, path)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedDeliveryError(f"{path} must be an object")
+    return value
+
+
+def list_at(payload: Mapping[str, Any], path: str) -> list[Any]:
+    """The list at a dotted `path`; [] when it or a parent is absent or null."""
+    value = _at(payload, path)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MalformedDeliveryError(f"{path} must be a list")
+    return value
+
+
+def text_at(payload: Mapping[str, Any], path: str) -> str | None:
+    """The text at a dotted `path` (a number, such as an id, as its text); None when empty."""
+    return as_text(_at(payload, path), path)
+
+
+def as_text(value: object, where: str) -> str | None:
+    """`value` as storable text, None when absent or empty, or 422 naming `where`."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise MalformedDeliveryError(f"{where} must be a string")
+    text = str(value)
+    problem = text_problem(text)
+    if problem:
+        raise MalformedDeliveryError(f"{where} {problem}")
+    return text
+
+
+def time_at(payload: Mapping[str, Any], path: str) -> datetime | None:
+    """The ISO 8601 time at `path` (UTC when it names no offset); None when absent, unreadable
+    or outside what the store reads back: a sender's clock is no reason to lose the alert."""
+    text = text_at(payload, path)
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None if time_problem(parsed) else parsed
+
+
+def _at(payload: Mapping[str, Any], path: str) -> object:
+    value: object = payload
+    walked: list[str] = []
+    for key in path.split("."):
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise MalformedDeliveryError(f"{'.'.join(walked)} must be an object")
+        value = value.get(key)
+        walked.append(key)
+    return value

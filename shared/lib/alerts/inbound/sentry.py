@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -17,9 +18,13 @@ from shared.lib.alerts.inbound.models import (
     MalformedDeliveryError,
     Reading,
     Signal,
+    as_text,
     clean,
     fingerprint,
+    list_at,
     target_labels,
+    text_at,
+    time_at,
 )
 from shared.lib.alerts.store import AlertNotice
 from shared.lib.targets import TargetResolver
@@ -31,6 +36,8 @@ DELIVERY_HEADER = "Request-ID"
 
 _FIRING_ISSUE_ACTIONS = frozenset({"created", "unresolved"})
 _RESOLVED_ISSUE_ACTIONS = frozenset({"resolved", "archived", "ignored"})
+_FIRING_METRIC_ACTIONS = frozenset({"critical", "warning"})
+_METRIC_ACTIONS = _FIRING_METRIC_ACTIONS | {"resolved"}
 _PROJECT_IN_URL = re.compile(r"/projects/[^/]+/([^/]+)/")
 
 
@@ -48,7 +55,7 @@ def verify(*, secret: str, body: bytes, headers: Mapping[str, str], max_age_s: f
         sent = float(stamp) if stamp else None
     except ValueError:
         sent = None
-    if sent is None:
+    if sent is None or not math.isfinite(sent):  # NaN is never "too old": refuse it here
         raise DeliveryRejectedError(f"missing or unreadable {TIMESTAMP_HEADER}: {stamp!r}")
     age = abs(time.time() - sent)
     if age > max_age_s:
@@ -59,33 +66,34 @@ def verify(*, secret: str, body: bytes, headers: Mapping[str, str], max_age_s: f
 
 
 def read(resource: str, payload: dict[str, Any], *, resolver: TargetResolver) -> Reading:
-    """The signals in one Sentry delivery; other resources are ignored with the reason."""
-    principal = str((payload.get("installation") or {}).get("uuid") or "sentry")
-    action = str(payload.get("action") or "")
-    data = payload.get("data") or {}
+    """The signals in one Sentry delivery; other resources and actions are ignored with the
+    reason: only `resolved` resolves, since a resolution may withdraw a pending approval."""
+    principal = text_at(payload, "installation.uuid") or "sentry"
+    action = text_at(payload, "action") or ""
     event = f"{resource}.{action}"
     if resource == "event_alert":
-        return Reading(event, principal, signals=[_issue_alert(data, resolver)])
-    if resource == "metric_alert":
-        return Reading(event, principal, signals=[_metric_alert(action, data, resolver)])
+        return Reading(event, principal, signals=[_issue_alert(payload, resolver)])
+    if resource == "metric_alert" and action in _METRIC_ACTIONS:
+        return Reading(event, principal, signals=[_metric_alert(action, payload, resolver)])
     if resource == "issue" and action in _FIRING_ISSUE_ACTIONS | _RESOLVED_ISSUE_ACTIONS:
-        return Reading(event, principal, signals=[_issue(action, data, resolver)])
+        return Reading(event, principal, signals=[_issue(action, payload, resolver)])
     return Reading(event, principal, ignored=f"Sentry {event} is not an alert; nothing to do")
 
 
-def _issue_alert(data: dict[str, Any], resolver: TargetResolver) -> Signal:
-    event = data.get("event") or {}
-    issue_id = _required(event, "issue_id", "data.event.issue_id")
-    project = _project_from_url(str(event.get("url") or ""))
-    environment = event.get("environment") or _tag(event, "environment")
+def _issue_alert(payload: dict[str, Any], resolver: TargetResolver) -> Signal:
+    issue_id = _required(payload, "data.event.issue_id")
+    project = _project_from_url(text_at(payload, "data.event.url") or "")
+    environment = text_at(payload, "data.event.environment") or _tag(
+        payload, "data.event.tags", "environment"
+    )
     labels = clean(
         {
             "alertname": "SentryIssueAlert",
             "source": "sentry",
             "sentry_project": project,
             "sentry_issue": issue_id,
-            "rule": data.get("triggered_rule"),
-            "level": event.get("level"),
+            "rule": text_at(payload, "data.triggered_rule"),
+            "level": text_at(payload, "data.event.level"),
             **target_labels(resolver, sentry_project=project, environment=environment),
         }
     )
@@ -93,72 +101,90 @@ def _issue_alert(data: dict[str, Any], resolver: TargetResolver) -> Signal:
         fingerprint=fingerprint("sentry", "issue", issue_id),
         alertname="SentryIssueAlert",
         labels=labels,
-        annotations=clean({"summary": event.get("title"), "culprit": event.get("culprit")}),
-        starts_at=_time(event.get("datetime")),
+        annotations=clean(
+            {
+                "summary": text_at(payload, "data.event.title"),
+                "culprit": text_at(payload, "data.event.culprit"),
+            }
+        ),
+        starts_at=_time(payload, "data.event.datetime"),
         source="sentry",
-        links=clean({"sentry": event.get("web_url"), "api": event.get("issue_url")}),
+        links=clean(
+            {
+                "sentry": text_at(payload, "data.event.web_url"),
+                "api": text_at(payload, "data.event.issue_url"),
+            }
+        ),
     )
     return Signal("firing", notice)
 
 
-def _issue(action: str, data: dict[str, Any], resolver: TargetResolver) -> Signal:
-    issue = data.get("issue") or {}
-    issue_id = _required(issue, "id", "data.issue.id")
-    project = str((issue.get("project") or {}).get("slug") or "") or None
+def _issue(action: str, payload: dict[str, Any], resolver: TargetResolver) -> Signal:
+    issue_id = _required(payload, "data.issue.id")
+    project = text_at(payload, "data.issue.project.slug")
     labels = clean(
         {
             "alertname": "SentryIssue",
             "source": "sentry",
             "sentry_project": project,
             "sentry_issue": issue_id,
-            "level": issue.get("level"),
-            "substatus": issue.get("substatus"),
+            "level": text_at(payload, "data.issue.level"),
+            "substatus": text_at(payload, "data.issue.substatus"),
             **target_labels(resolver, sentry_project=project),
         }
     )
     firing = action in _FIRING_ISSUE_ACTIONS
-    started = issue.get("firstSeen") if action == "created" else issue.get("lastSeen")
+    started = "data.issue.firstSeen" if action == "created" else "data.issue.lastSeen"
+    link = text_at(payload, "data.issue.web_url") or text_at(payload, "data.issue.permalink")
     notice = AlertNotice(
         fingerprint=fingerprint("sentry", "issue", issue_id),
         alertname="SentryIssue",
         labels=labels,
-        annotations=clean({"summary": issue.get("title"), "culprit": issue.get("culprit")}),
-        starts_at=_time(started) if firing else datetime.now(UTC),
+        annotations=clean(
+            {
+                "summary": text_at(payload, "data.issue.title"),
+                "culprit": text_at(payload, "data.issue.culprit"),
+            }
+        ),
+        starts_at=_time(payload, started) if firing else datetime.now(UTC),
         source="sentry",
-        links=clean({"sentry": issue.get("web_url") or issue.get("permalink")}),
+        links=clean({"sentry": link}),
     )
     return Signal("firing" if firing else "resolved", notice, only_if_firing=not firing)
 
 
-def _metric_alert(action: str, data: dict[str, Any], resolver: TargetResolver) -> Signal:
-    incident = data.get("metric_alert") or {}
-    incident_id = _required(incident, "id", "data.metric_alert.id")
-    rule = incident.get("alert_rule") or {}
-    projects = incident.get("projects") or rule.get("projects") or []
-    project = str(projects[0]) if projects else None
-    environment = rule.get("environment")
+def _metric_alert(action: str, payload: dict[str, Any], resolver: TargetResolver) -> Signal:
+    incident_id = _required(payload, "data.metric_alert.id")
+    project = _first(payload, "data.metric_alert.projects") or _first(
+        payload, "data.metric_alert.alert_rule.projects"
+    )
+    environment = text_at(payload, "data.metric_alert.alert_rule.environment")
+    firing = action in _FIRING_METRIC_ACTIONS
     labels = clean(
         {
             "alertname": "SentryMetricAlert",
             "source": "sentry",
             "sentry_project": project,
-            "rule": rule.get("name"),
-            "severity": action if action != "resolved" else None,
+            "rule": text_at(payload, "data.metric_alert.alert_rule.name"),
+            "severity": action if firing else None,
             **target_labels(resolver, sentry_project=project, environment=environment),
         }
     )
-    firing = action in {"critical", "warning"}
     notice = AlertNotice(
         fingerprint=fingerprint("sentry", "metric", incident_id),
         alertname="SentryMetricAlert",
         labels=labels,
         annotations=clean(
-            {"summary": data.get("description_title"), "description": data.get("description_text")}
+            {
+                "summary": text_at(payload, "data.description_title"),
+                "description": text_at(payload, "data.description_text"),
+            }
         ),
-        starts_at=_time(incident.get("date_started") or incident.get("date_detected")),
-        ends_at=_optional_time(incident.get("date_closed")),
+        starts_at=time_at(payload, "data.metric_alert.date_started")
+        or _time(payload, "data.metric_alert.date_detected"),
+        ends_at=time_at(payload, "data.metric_alert.date_closed"),
         source="sentry",
-        links=clean({"sentry": data.get("web_url")}),
+        links=clean({"sentry": text_at(payload, "data.web_url")}),
     )
     return Signal("firing" if firing else "resolved", notice)
 
@@ -168,29 +194,24 @@ def _project_from_url(url: str) -> str | None:
     return found.group(1) if found else None
 
 
-def _tag(event: dict[str, Any], name: str) -> str | None:
-    for pair in event.get("tags") or []:
+def _first(payload: dict[str, Any], path: str) -> str | None:
+    found = list_at(payload, path)
+    return as_text(found[0], f"{path}[0]") if found else None
+
+
+def _tag(payload: dict[str, Any], path: str, name: str) -> str | None:
+    for index, pair in enumerate(list_at(payload, path)):
         if isinstance(pair, list | tuple) and len(pair) == 2 and pair[0] == name:
-            return str(pair[1])
+            return as_text(pair[1], f"{path}[{index}][1]")
     return None
 
 
-def _required(data: dict[str, Any], key: str, where: str) -> str:
-    value = data.get(key)
-    if value in (None, ""):
-        raise MalformedDeliveryError(f"the Sentry payload has no {where}; it names the alert")
-    return str(value)
+def _required(payload: dict[str, Any], path: str) -> str:
+    value = text_at(payload, path)
+    if value is None:
+        raise MalformedDeliveryError(f"the Sentry payload has no {path}; it names the alert")
+    return value
 
 
-def _time(value: object) -> datetime:
-    return _optional_time(value) or datetime.now(UTC)
-
-
-def _optional_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+def _time(payload: dict[str, Any], path: str) -> datetime:
+    return time_at(payload, path) or datetime.now(UTC)
