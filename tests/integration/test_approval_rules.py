@@ -271,6 +271,14 @@ def test_an_edited_plan_supersedes_the_approval_and_runs_after_a_new_one(
         }
     )
     assert edited.hash != approval(api, old_id)["plan_hash"]
+    unchanged = api.post(
+        f"/approve/{old_id}",
+        headers=auth("bob"),
+        json={"plan": approval(api, old_id)["plan"], "reason": "looks right"},
+    )  # the plan as the approval shows it: no edit, and no round that bars bob from approving
+    assert unchanged.status_code == 422, unchanged.text
+    assert "approve without 'plan'" in unchanged.json()["detail"]
+    assert approval(api, old_id)["status"] == "pending"
 
     edit = api.post(
         f"/approve/{old_id}",

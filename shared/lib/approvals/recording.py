@@ -81,6 +81,11 @@ async def record_decision(
         raise InvalidRequestError("field 'reason' is required to reject; say why")
     if decision == "edit" and plan is None:
         raise InvalidRequestError("field 'plan' is required to edit; send the changed plan")
+    if decision == "edit" and plan is not None and plan.hash == row["plan_hash"]:
+        raise InvalidRequestError(
+            "field 'plan' is the plan as it stands: an edit that changes nothing would start a "
+            "new round and bar you from approving it; approve without 'plan', or change a step"
+        )
     edited = plan if decision == "edit" else None
     details: dict[str, Any] = {"plan": edited.normalized()} if edited else {}
     if shown:
