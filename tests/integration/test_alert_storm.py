@@ -120,6 +120,47 @@ def test_500_alerts_on_3_containers_make_3_approvals_and_a_retry_repeats_nothing
     )
 
 
+@pytest.fixture
+def healthy_api(empty_database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    """The targets answer their health checks: a storm's recovery needs no restart, nor anyone's
+    approval, and each workflow ends as soon as its reads are done."""
+    fakes = {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
+    settings = load_settings(
+        DATABASE_URL=empty_database_url,
+        AGENT_CONFIG_DIR=CONFIG_DIR,
+        AGENT_DATA_DIR=tmp_path,
+        AGENT_ENVIRONMENTS_FILE=FIXTURES / "environments.yml",
+        AGENT_ALERT_WEBHOOK_TOKEN=TOKEN,
+    )
+    with TestClient(create_app(settings, executors=fakes)) as client:
+        yield client
+
+
+def test_a_storm_whose_first_recovery_ends_at_once_starts_no_second_one(
+    healthy_api: TestClient, empty_database_url: str
+) -> None:
+    """Without a pending approval there is no lease to merge into once the first workflow ended:
+    every later alert of the delivery started its own (1000 alerts made 1000 workflows)."""
+    alerts = [alert(fingerprint=f"storm{i:04d}", service="web", env="dev") for i in range(60)]
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    response = healthy_api.post(
+        "/webhook/alerts", content=json.dumps(notification(*alerts)), headers=headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["queued"] == 60
+    found = wait_for(
+        lambda: rows(empty_database_url),
+        until=lambda found: len(found) == 60 and all(r["workflow_id"] for r in found),
+        timeout_s=120,
+        interval_s=0.2,
+        what="every alert linked to a workflow",
+    )
+    assert len({r["workflow_id"] for r in found}) == 1, found[:3]
+    assert found[0]["wf_status"] == "completed", found[0]
+    with psycopg.connect(empty_database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM workflows").fetchone() == (1,)
+
+
 def test_a_kill_9_mid_storm_loses_no_alert(
     empty_database_url: str, tmp_path: Path, container_factory: ContainerFactory, docker_url: str
 ) -> None:

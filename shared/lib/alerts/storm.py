@@ -78,9 +78,16 @@ class AlertStorm:
         return outcomes
 
     async def process(self, records: list[AlertRecord], *, request_id: str | None) -> None:
+        """One delivery's alerts, in order. Within it, the first alert per target and recovery
+        starts (or merges into) a workflow, and the rest are answered by that one even once it
+        has ended: a recovery that needed nobody's approval, and so ended at once, would
+        otherwise be started again for each alert of the storm."""
+        answered: dict[tuple[str, str, str], str] = {}
         for record in records:
             try:
-                await self._one(record, seen=record.claimed_at, request_id=request_id)
+                await self._one(
+                    record, seen=record.claimed_at, request_id=request_id, answered=answered
+                )
             except Exception:  # left recorded; the recovery sweep takes it again
                 log.exception("queued alert not processed", extra={"alert_id": record.id})
 
@@ -94,7 +101,14 @@ class AlertStorm:
                 log.exception("recovered alert not processed", extra={"alert_id": record.id})
         return len(left)
 
-    async def _one(self, record: AlertRecord, *, seen: Any, request_id: str | None) -> None:
+    async def _one(
+        self,
+        record: AlertRecord,
+        *,
+        seen: Any,
+        request_id: str | None,
+        answered: dict[tuple[str, str, str], str] | None = None,
+    ) -> None:
         claimed = await self._queue.claim(record.id, seen=seen)
         if claimed is None:
             return  # another task took it, or it was linked meanwhile
@@ -113,6 +127,11 @@ class AlertStorm:
             await self._store.note(claimed.id, f"{decision.action}: {decision.reason}")
             return
         operations = self._mutating(decision)
+        key = (
+            decision.environment or "-",
+            decision.target or "",
+            operations or str(decision.strategy),
+        )
         if operations and decision.target:
             owner = await self._queue.lease_owner(
                 environment=decision.environment or "-",
@@ -121,6 +140,8 @@ class AlertStorm:
             )
             if owner is not None:
                 workflow_id, approval_id = owner
+                if answered is not None:
+                    answered[key] = workflow_id
                 await self._queue.merge_into(
                     workflow_id, alert_id=claimed.id, requester="alertmanager", source="alert"
                 )
@@ -132,6 +153,14 @@ class AlertStorm:
                     f"{decision.environment}/{decision.target} with {operations}",
                 )
                 return
+        # No live owner: one this delivery started may have ended already (no approval).
+        earlier = answered.get(key) if answered is not None and decision.target else None
+        if earlier is not None:
+            note = f"answered by workflow {earlier}, started for an earlier alert of this delivery"
+            await self._store.attach_workflow(
+                claimed.id, workflow_id=earlier, approval_id=None, note=note
+            )
+            return
         workflow = await self._engine.start(
             work_request(notice, decision, alert_id=claimed.id, request_id=request_id)
         )
@@ -139,6 +168,8 @@ class AlertStorm:
         note = f"workflow {workflow.id} started; it is {workflow.status}"
         if workflow.merged_into:
             note = f"workflow {workflow.id} merged into {workflow.merged_into}"
+        if answered is not None and decision.target:
+            answered[key] = workflow.merged_into or workflow.id
         await self._store.attach_workflow(
             claimed.id, workflow_id=workflow.id, approval_id=approval_id, note=note
         )
