@@ -17,7 +17,7 @@ from agent_orchestrator.app import create_app
 from shared.lib.executors.fake import FakeExecutor
 from shared.lib.settings import load_settings
 from tests.helpers import CONFIG_DIR, FIXTURES, auth
-from tests.integration.alerts_support import TOKEN, alert, deliver
+from tests.integration.alerts_support import TOKEN, alert, deliver, notification
 
 JSON = {"Content-Type": "application/json"}
 
@@ -233,3 +233,12 @@ def test_a_bad_alert_is_refused_alone_and_the_others_are_handled(api: TestClient
         assert "annotations" in first["reason"] and "U+0000" in first["reason"]
         assert second["fingerprint"] == healthy["fingerprint"]
         assert second["outcome"] in ("workflow_started", "duplicate")
+    # Not even an object: refused alone too (it refused the whole delivery, the good alert with it).
+    body = notification(alert(service="web", env="dev"))
+    body["alerts"] = ["not an alert", None, *body["alerts"]]
+    sent = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    response = api.post("/webhook/alerts", content=json.dumps(body), headers=sent)
+    assert response.status_code == 200, response.text
+    outcomes = [a["outcome"] for a in response.json()["alerts"]]
+    assert outcomes == ["refused", "refused", "workflow_started"], outcomes
+    assert "alerts[0] refused" in response.json()["alerts"][0]["reason"]

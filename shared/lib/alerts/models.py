@@ -132,7 +132,7 @@ class AlertmanagerPayload(BaseModel):
     receiver: str = ""
     group_key: str = Field(default="", alias="groupKey")
     truncated_alerts: int = Field(default=0, ge=0, alias="truncatedAlerts")
-    alerts: list[dict[str, Any]] = Field(max_length=1000)
+    alerts: list[Any] = Field(max_length=1000)  # each checked on its own, objects or not
 
     def parsed(self) -> list[AlertmanagerAlert | RefusedAlert]:
         found: list[AlertmanagerAlert | RefusedAlert] = []
