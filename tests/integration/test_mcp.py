@@ -138,6 +138,10 @@ async def test_http_tools_read_and_a_gated_restart(mcp_bed: McpBed) -> None:
         assert '"restart"' in catalog.contents[0].text  # type: ignore[union-attr]
         mine = await session.read_resource("devops-agent://workflows/mine")
         assert '"completed"' in mine.contents[0].text  # type: ignore[union-attr]
+        with pytest.raises(MCPError) as unknown:  # the spec's code, not a server fault (0)
+            await session.read_resource("devops-agent://nothing-here")
+        assert unknown.value.error.code == -32002
+        assert "known: devops-agent://catalog" in unknown.value.error.message
 
 
 async def test_stdio_tools_read_and_a_gated_restart(mcp_bed: McpBed) -> None:

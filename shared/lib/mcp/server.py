@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
+from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ValidationError
 
 from shared.lib.mcp import tools
@@ -35,6 +36,7 @@ Context = ServerRequestContext[Any, Any]
 BackendFor = Callable[[Context], AgentBackend]
 CATALOG_URI = "devops-agent://catalog"
 MY_WORKFLOWS_URI = "devops-agent://workflows/mine"
+RESOURCE_NOT_FOUND = -32002  # the MCP specification's error code for an unknown resource URI
 INSTRUCTIONS = (
     "The DevOps agent's gated operations. Read with run_read; ask for changes with "
     "request_change and hand the inbox link to a person. " + REQUESTER_ONLY
@@ -95,9 +97,10 @@ def build_server(*, backend_for: BackendFor, version: str) -> Server[Any]:
             body: Any = [operation_view(spec) for spec in catalog.operations.values()]
         elif params.uri == MY_WORKFLOWS_URI:
             body = await tools.list_my_requests(backend, ListArgs())
-        else:
-            raise ValueError(
-                f"unknown resource {params.uri!r} (known: {CATALOG_URI}, {MY_WORKFLOWS_URI})"
+        else:  # the spec's "resource not found", not a server fault
+            raise MCPError(
+                RESOURCE_NOT_FOUND,
+                f"unknown resource {params.uri!r} (known: {CATALOG_URI}, {MY_WORKFLOWS_URI})",
             )
         text = json.dumps(body, indent=1, default=str)
         return types.ReadResourceResult(
