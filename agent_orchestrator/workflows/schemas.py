@@ -54,7 +54,9 @@ def _request_schema(schema: dict[str, Any]) -> None:
 class OrchestrateRequest(BaseModel):
     """Exactly one of: plain text (`request`), one `operation` on a `target`, or `steps`."""
 
-    model_config = ConfigDict(json_schema_extra=_request_schema)
+    # A field this endpoint does not know is refused by name, never ignored: a caller who sent
+    # `dry_run` or `approved` must not believe it was heard.
+    model_config = ConfigDict(json_schema_extra=_request_schema, extra="forbid")
 
     request: SafeText | None = Field(
         default=None, min_length=1, max_length=4000, examples=["restart web on prod"]
@@ -77,6 +79,11 @@ class OrchestrateRequest(BaseModel):
             )
         if self.operation is not None and not self.target:
             raise ValueError("field 'target' is required with 'operation'")
+        if self.operation is None and (self.target is not None or self.params):
+            raise ValueError(
+                "'target' and 'params' go with 'operation'; with 'request' name the target in "
+                "the words, with 'steps' give each step its own"
+            )
         return self
 
     def location_of_step(self, index: int) -> tuple[str | int, ...]:

@@ -171,6 +171,21 @@ def test_deep_nesting_and_bytes_not_utf8_are_422_not_a_server_error(
     assert workflow_count(database_url) == 0
 
 
+def test_fields_the_form_does_not_take_are_refused_not_ignored(
+    api: TestClient, database_url: str
+) -> None:
+    """`params` beside plain text, and fields /orchestrate does not know, were dropped silently:
+    a caller who sent them believed they were heard."""
+    text_params = {"request": "logs of web on dev", "params": {"tail": 5}}
+    message = refused(api.post("/orchestrate", json=text_params, headers=auth("alice")), "body")
+    assert "go with 'operation'" in message
+    steps_params = {"steps": [{"operation": "inspect", "target": "web"}], "params": {"x": 1}}
+    refused(api.post("/orchestrate", json=steps_params, headers=auth("alice")), "body")
+    unknown = {"request": "restart web on dev", "dry_run": True}
+    refused(api.post("/orchestrate", json=unknown, headers=auth("alice")), "body", "dry_run")
+    assert workflow_count(database_url) == 0
+
+
 def test_more_than_fifty_steps_are_422(api: TestClient, database_url: str) -> None:
     steps = [{"operation": "inspect", "target": "web"}] * 51
     response = api.post("/orchestrate", json={"steps": steps}, headers=auth("alice"))
