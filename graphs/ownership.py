@@ -65,16 +65,25 @@ def after_claim(state: WorkflowState) -> Literal["execute", "investigate", "repo
 
 
 def wait_for_target(state: WorkflowState) -> dict[str, Any]:
-    """The second pause: until the target's owner ends. Resumed by the engine, nothing else."""
+    """The second pause: until the target's owner ends. Resumed by the engine, nothing else:
+    with the owner's release (assessed again from the risk on), or with a withdrawal (the alert
+    behind the request resolved while it waited: it ends `withdrawn` without asking anyone)."""
     claim = state.get("claim") or {}
-    interrupt(
+    answer = interrupt(
         {
             "workflow_id": state["workflow_id"],
             "waiting_for_target": claim.get("owner"),
             "target": claim.get("target"),
         }
     )
+    if isinstance(answer, dict) and answer.get("withdrawn"):
+        return {"claim": None, "decision": {"outcome": "withdrawn", "reason": answer["withdrawn"]}}
     return {"claim": None}
+
+
+def after_wait(state: WorkflowState) -> Literal["assess_risk", "report"]:
+    withdrawn = (state.get("decision") or {}).get("outcome") == "withdrawn"
+    return "report" if withdrawn else "assess_risk"
 
 
 async def release_targets(ctx: WorkflowContext, workflow_id: str, status: str) -> None:

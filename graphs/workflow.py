@@ -88,7 +88,7 @@ def build_graph(bind: Binder | None = None) -> StateGraph[WorkflowState, Any]:
     graph.add_conditional_edges("plan", _in_loop(after_plan))
     graph.add_edge("assess_risk", "claim_targets")
     graph.add_conditional_edges("claim_targets", _in_loop(ownership.after_claim))
-    graph.add_edge("wait", "assess_risk")
+    graph.add_conditional_edges("wait", _in_loop(ownership.after_wait))
     graph.add_conditional_edges("investigate", _in_loop(evidence.after_investigation))
     graph.add_edge("request_approval", "gate")
     graph.add_conditional_edges("gate", _in_loop(after_gate))

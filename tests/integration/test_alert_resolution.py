@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shared.lib.executors.fake import FakeExecutor
-from tests.helpers import auth, orchestrate, workflow
+from tests.helpers import auth, orchestrate, wait_for, wait_status, workflow
 from tests.integration.alerts_support import TOKEN, alert, delivered
 from tests.integration.service_support import agent_api
 
@@ -75,3 +75,31 @@ def test_an_alert_merged_into_a_persons_request_leaves_it_to_them(api: TestClien
     assert resolved["outcome"] == "resolved", resolved
     assert "stays theirs" in resolved["reason"]
     assert _approval_status(api, asked["approval_id"]) == "pending"
+
+
+def test_an_alert_resolved_while_its_recovery_waits_for_the_target_ends_it(
+    api: TestClient,
+) -> None:
+    """It waited behind a person's stop of the same target; resolved meanwhile, it still asked
+    for approval once the stop ended. Now it ends `withdrawn` and asks nobody."""
+    stop = orchestrate(api, {"operation": "stop", "target": "api", "environment": "dev"})
+    assert stop["status"] == "awaiting_approval", stop
+    fired: dict[str, Any] = delivered(api, alert(service="api", env="dev", fingerprint="fp-api-1"))[
+        "alerts"
+    ][0]
+    wait_for(
+        lambda: workflow(api, fired["workflow_id"]),
+        until=lambda w: w["status"] == "waiting_for_target",
+        what="the alert's recovery waiting behind the stop",
+    )
+    ended = alert("resolved", service="api", env="dev", fingerprint="fp-api-1")
+    resolved = delivered(api, ended)["alerts"][0]
+    assert resolved["outcome"] == "withdrawn", resolved
+    done = wait_status(api, fired["workflow_id"], "withdrawn")
+    assert "resolved while its recovery waited" in done["error"]
+
+    approved = api.post(f"/approve/{stop['approval_id']}", headers=auth("bob"))
+    assert approved.status_code == 202, approved.text
+    wait_status(api, stop["workflow_id"], "completed")
+    after = workflow(api, fired["workflow_id"])
+    assert (after["status"], after["approvals"]) == ("withdrawn", [])  # it never asked

@@ -309,6 +309,15 @@ class AlertService:
                 note = f"approval {workflow.approval_id} was not withdrawn: {exc}"
             else:
                 note = f"approval {workflow.approval_id} withdrawn: {reason}"
+        elif workflow.status == "waiting_for_target":  # it would ask once the target frees
+            reason = (
+                f"alert {record.alertname} resolved while its recovery waited for the target; "
+                "the recovery is no longer needed"
+            )
+            self._engine.answer_gate(
+                workflow_id=workflow.id, decision={"withdrawn": reason}, approval_id=None
+            )
+            withdrawn, note = True, f"workflow {workflow.id} withdrawn: {reason}"
         elif workflow.terminal:
             note = f"workflow {workflow.id} had already ended {workflow.status}"
         else:

@@ -21,7 +21,7 @@ from uuid import UUID
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command, Interrupt, StateSnapshot
+from langgraph.types import Command, Interrupt
 from langsmith.utils import tracing_is_enabled
 
 from shared.lib.db.checkpointer import (
@@ -38,6 +38,7 @@ from shared.lib.workflows.leases import TargetLeases
 from shared.lib.workflows.locks import WorkflowLocks
 from shared.lib.workflows.models import WorkRequest, ensure_readable
 from shared.lib.workflows.store import TERMINAL_STATUSES, WorkflowRecord, WorkflowStore
+from shared.lib.workflows.threads import run_config, unfinished
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +159,12 @@ class WorkflowEngine:
         trace_id = metadata.get("trace_id")
         return {"checkpoint_id": checkpoint_id, "trace_id": str(trace_id) if trace_id else None}
 
-    def answer_gate(self, *, workflow_id: str, decision: dict[str, Any], approval_id: str) -> None:
+    def answer_gate(
+        self, *, workflow_id: str, decision: dict[str, Any], approval_id: str | None
+    ) -> None:
         """Resume a paused thread with a decision, in the background; only the interrupt still
-        pending for `approval_id` is answered (checked under the thread's lock)."""
+        pending for `approval_id` is answered (checked under the thread's lock). None answers
+        a wait for a target, which has no approval."""
         self._spawn(self._drive(workflow_id, Command(resume=decision), approval_id=approval_id))
 
     async def continue_run(self, workflow_id: str) -> str:
@@ -169,9 +173,9 @@ class WorkflowEngine:
         # A run that died with an internal error is marked failed but its checkpoint still has
         # steps to run; a workflow that ended in its report node has none.
         snapshot = await self._graph.aget_state(
-            _run_config(workflow_id, request_id=None, approval_id=None)
+            run_config(workflow_id, request_id=None, approval_id=None)
         )
-        if snapshot.values and not _unfinished(snapshot):
+        if snapshot.values and not unfinished(snapshot):
             return f"already {record.status}"
         self._spawn(self._drive(workflow_id, None))
         return "resuming"
@@ -200,7 +204,7 @@ class WorkflowEngine:
         resumed = 0
         for workflow_id in await self._workflows.in_status(["waiting_for_target"]):
             snapshot = await self._graph.aget_state(
-                _run_config(workflow_id, request_id=None, approval_id=None)
+                run_config(workflow_id, request_id=None, approval_id=None)
             )
             owners = [
                 i.value.get("waiting_for_target")
@@ -247,7 +251,7 @@ class WorkflowEngine:
             if not won:
                 log.info("workflow busy elsewhere", extra={"workflow_id": workflow_id})
                 return
-            config = _run_config(workflow_id, request_id=request_id, approval_id=approval_id)
+            config = run_config(workflow_id, request_id=request_id, approval_id=approval_id)
             if tracing_is_enabled():
                 # The root run's id is its LangSmith trace id; the checkpoint metadata keeps it.
                 trace_id = uuid.uuid4()
@@ -314,7 +318,7 @@ class WorkflowEngine:
             pending = [i.value.get("approval_id") for i in snapshot.interrupts]
             if approval_id in pending:
                 return graph_input
-            if _unfinished(snapshot) and not snapshot.interrupts:
+            if unfinished(snapshot) and not snapshot.interrupts:
                 # The process died before the gate's pause was checkpointed: run on to the
                 # pause; reaching it answers the settled approval (see on_pause).
                 log.warning(
@@ -338,7 +342,7 @@ class WorkflowEngine:
         if snapshot.values:
             if graph_input is not None:
                 return _SKIP
-            if _unfinished(snapshot):
+            if unfinished(snapshot):
                 return None
             log.warning(
                 "recovery found the run finished but the workflow not; nothing left to run",
@@ -378,23 +382,3 @@ class WorkflowEngine:
             await self.resume_waiting(release_expired=False)
         except Exception:  # the sweeper tries again; a release must not fail the run's end
             log.exception("re-assessing workflows waiting for a target failed")
-
-
-def _unfinished(snapshot: StateSnapshot) -> bool:
-    """Whether the thread has work left. `next` alone misses a checkpoint whose tasks all wrote
-    their results (the input checkpoint once `__start__` ran): its successors are only worked
-    out by the next step, so `next` is empty although the run has not begun."""
-    return bool(snapshot.next or snapshot.tasks)
-
-
-def _run_config(
-    workflow_id: str, *, request_id: str | None, approval_id: str | None
-) -> RunnableConfig:
-    metadata = {"workflow_id": workflow_id, "thread_id": workflow_id}
-    metadata |= {k: v for k, v in (("request_id", request_id), ("approval_id", approval_id)) if v}
-    return {
-        "configurable": {"thread_id": workflow_id},
-        "metadata": metadata,
-        "run_name": "devops-workflow",
-        "tags": [f"workflow:{workflow_id}"],
-    }
