@@ -6,7 +6,7 @@ from uuid import UUID
 
 import pytest
 
-from shared.lib.chat.phrases import asks_for_pending, decision_in
+from shared.lib.chat.phrases import asks_for_pending, decision_in, unclear
 
 APPROVAL = "9b29c164-672d-5638-84c4-cbbf5c832b72"
 
@@ -52,3 +52,24 @@ def test_pending() -> None:
     assert asks_for_pending("what is pending?")
     assert asks_for_pending("anything waiting for approval")
     assert not asks_for_pending("restart web")
+
+
+OTHER = "0f3c1a8d-2b61-5b0c-7e52-4d0e4a559f0f"
+
+
+def test_a_message_naming_two_approvals_is_asked_about_not_half_decided() -> None:
+    found = decision_in(f"approve {APPROVAL} and {OTHER}")
+    assert found is not None and found.named == 2
+    question = unclear(found, found.approval_id)
+    assert question is not None and "one per message" in question
+
+
+def test_a_reason_longer_than_an_approval_records_is_asked_about() -> None:
+    found = decision_in(f"reject {APPROVAL} because " + "x" * 2500)
+    assert found is not None
+    question = unclear(found, found.approval_id)
+    assert question is not None and "2,000 characters" in question
+    short = decision_in(f"reject {APPROVAL} because it is peak traffic")
+    assert short is not None and unclear(short, short.approval_id) is None
+    bare = decision_in(f"reject {APPROVAL}")
+    assert bare is not None and "Say why" in str(unclear(bare, bare.approval_id))

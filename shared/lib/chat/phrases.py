@@ -39,6 +39,8 @@ class DecisionRequest:
     decision: Literal["approve", "reject"]
     approval_id: UUID | None
     reason: str | None
+    named: int = 0
+    """How many approval ids the message names: more than one is asked about, not decided."""
 
 
 def decision_in(message: str) -> DecisionRequest | None:
@@ -54,6 +56,29 @@ def decision_in(message: str) -> DecisionRequest | None:
             decision="approve" if decision == "approve" else "reject",
             approval_id=UUID(ids[0]) if ids else None,
             reason=reason,
+            named=len(set(ids)),
+        )
+    return None
+
+
+REASON_MAX_CHARS = 2000  # what an approval records of a reason (the REST bodies' bound)
+
+
+def unclear(request: DecisionRequest, approval_id: UUID | None) -> str | None:
+    """The question to ask instead of deciding `approval_id`, when the message does not say
+    one thing: deciding the first of several approvals and dropping the rest would be a guess,
+    and a rejection needs its why."""
+    if request.named > 1 or approval_id is None:
+        return (
+            f"That names {request.named} approvals; I decide one per message. Say "
+            f"'{request.decision} <approval id>' for each."
+        )
+    if request.decision == "reject" and not request.reason:
+        return f"Say why, for example 'reject {approval_id} because it is peak traffic'."
+    if request.reason and len(request.reason) > REASON_MAX_CHARS:
+        return (
+            f"Keep the reason under {REASON_MAX_CHARS:,} characters, as the approval records "
+            "it; nothing was decided."
         )
     return None
 

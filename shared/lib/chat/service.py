@@ -27,7 +27,7 @@ from shared.lib.chat.models import (
     SessionContext,
     StepResult,
 )
-from shared.lib.chat.phrases import DecisionRequest, asks_for_pending, decision_in
+from shared.lib.chat.phrases import DecisionRequest, asks_for_pending, decision_in, unclear
 from shared.lib.chat.store import ChatMessage, ChatSession, ChatStore
 from shared.lib.errors import DomainError
 from shared.lib.execution.models import OperationCall
@@ -314,14 +314,11 @@ class ChatService:
 
     async def _decide(self, turn: _Turn, request: DecisionRequest) -> ChatReply:
         approval_id = request.approval_id or turn.context.pending_approval_id
-        if approval_id is None:
+        if approval_id is None and request.named <= 1:
             return await self._which_approval(turn)
-        if request.decision == "reject" and not request.reason:
-            return turn.reply(
-                f"Say why, for example 'reject {approval_id} because it is peak traffic'.",
-                "needs_clarification",
-                approval_id=approval_id,
-            )
+        if (question := unclear(request, approval_id)) is not None:
+            return turn.reply(question, "needs_clarification", approval_id=approval_id)
+        assert approval_id is not None  # unclear() asks when several are named
         try:
             view = await self._decisions.decide(
                 principal=turn.principal,
