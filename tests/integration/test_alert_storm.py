@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +65,13 @@ def pending(database_url: str) -> list[str]:
     return [row[0] for row in found]
 
 
-@pytest.fixture
-def api(empty_database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+@contextmanager
+def _agent(database_url: str, tmp_path: Path, *, down: Sequence[str]) -> Iterator[TestClient]:
     fakes = {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
-    for _, name in TARGETS:  # down, as the alerts say: the strategy's restart is asked for
+    for name in down:
         fakes["docker"].target(name).running = False
     settings = load_settings(
-        DATABASE_URL=empty_database_url,
+        DATABASE_URL=database_url,
         AGENT_CONFIG_DIR=CONFIG_DIR,
         AGENT_DATA_DIR=tmp_path,
         AGENT_ENVIRONMENTS_FILE=FIXTURES / "environments.yml",
@@ -78,6 +79,13 @@ def api(empty_database_url: str, tmp_path: Path) -> Iterator[TestClient]:
         AGENT_SWEEP_INTERVAL_S=0.5,
     )
     with TestClient(create_app(settings, executors=fakes)) as client:
+        yield client
+
+
+@pytest.fixture
+def api(empty_database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    """The targets are down, as the alerts say: the strategy's restart is asked for."""
+    with _agent(empty_database_url, tmp_path, down=[name for _, name in TARGETS]) as client:
         yield client
 
 
@@ -124,15 +132,7 @@ def test_500_alerts_on_3_containers_make_3_approvals_and_a_retry_repeats_nothing
 def healthy_api(empty_database_url: str, tmp_path: Path) -> Iterator[TestClient]:
     """The targets answer their health checks: a storm's recovery needs no restart, nor anyone's
     approval, and each workflow ends as soon as its reads are done."""
-    fakes = {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
-    settings = load_settings(
-        DATABASE_URL=empty_database_url,
-        AGENT_CONFIG_DIR=CONFIG_DIR,
-        AGENT_DATA_DIR=tmp_path,
-        AGENT_ENVIRONMENTS_FILE=FIXTURES / "environments.yml",
-        AGENT_ALERT_WEBHOOK_TOKEN=TOKEN,
-    )
-    with TestClient(create_app(settings, executors=fakes)) as client:
+    with _agent(empty_database_url, tmp_path, down=[]) as client:
         yield client
 
 

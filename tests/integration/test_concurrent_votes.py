@@ -8,6 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import pytest
 
@@ -39,6 +40,15 @@ async def _two_approval_request(pool: Pool) -> uuid.UUID:
         round_=1,
     )
     return approval_id
+
+
+def _approve(
+    approvals: ApprovalStore, approval_id: uuid.UUID, who: str
+) -> Callable[[], Awaitable[object]]:
+    """`who`'s approval, to cast once called."""
+    return partial(
+        approvals.decide, approval_id=approval_id, actor=who, roles=ROLES[who], decision="approve"
+    )
 
 
 async def _waiting_on_a_lock(pool: Pool) -> bool:
@@ -75,12 +85,9 @@ async def test_two_approvers_at_once_settle_a_request_that_needs_both(database: 
     approvals = ApprovalStore(database.pool)
     approval_id = await _two_approval_request(database.pool)
 
-    def dave() -> Awaitable[object]:
-        return approvals.decide(
-            approval_id=approval_id, actor="dave", roles=ROLES["dave"], decision="approve"
-        )
-
-    second = await _while_first_holds(database.pool, approval_id, "carol", dave)
+    second = await _while_first_holds(
+        database.pool, approval_id, "carol", _approve(approvals, approval_id, "dave")
+    )
     result = await asyncio.wait_for(second, timeout=10)
 
     gate = result.gate  # type: ignore[attr-defined]
@@ -94,12 +101,9 @@ async def test_one_approver_voting_twice_at_once_is_a_conflict(database: Databas
     approvals = ApprovalStore(database.pool)
     approval_id = await _two_approval_request(database.pool)
 
-    def dave_again() -> Awaitable[object]:
-        return approvals.decide(
-            approval_id=approval_id, actor="dave", roles=ROLES["dave"], decision="approve"
-        )
-
-    second = await _while_first_holds(database.pool, approval_id, "dave", dave_again)
+    second = await _while_first_holds(
+        database.pool, approval_id, "dave", _approve(approvals, approval_id, "dave")
+    )
     with pytest.raises(ConflictError, match="already chose approve"):
         await asyncio.wait_for(second, timeout=10)
     stored = await approvals.get(approval_id)
