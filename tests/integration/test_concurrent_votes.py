@@ -10,12 +10,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
 
+import psycopg
 import pytest
 
 from shared.lib.approvals.recording import record_decision
 from shared.lib.approvals.store import ApprovalStore
 from shared.lib.db.database import Database
-from shared.lib.db.pool import Pool
+from shared.lib.db.pool import Pool, implicit_transaction
 from shared.lib.errors import ConflictError
 from shared.lib.workflows.store import WorkflowStore
 from tests.integration.workflow_support import new_workflow, plan_of
@@ -108,3 +109,26 @@ async def test_one_approver_voting_twice_at_once_is_a_conflict(database: Databas
         await asyncio.wait_for(second, timeout=10)
     stored = await approvals.get(approval_id)
     assert (stored.status, stored.approvals_received) == ("pending", 1)
+
+
+async def test_a_decision_holds_the_request_locked_until_it_commits(database: Database) -> None:
+    """The votes were once read in a pipeline block of their own inside the decision's implicit
+    transaction: leaving it sent a Sync, which committed and freed the lock mid-decision (two
+    replicas approving at once then both wrote a vote: a unique-key 500)."""
+    approval_id = await _two_approval_request(database.pool)
+    async with implicit_transaction(database.pool) as conn:
+        await record_decision(
+            conn, approval_id=approval_id, actor="carol", roles=ROLES["carol"],
+            decision="approve", reason=None, plan=None, expected_plan_hash=None, shown=None,
+            claim=False,
+        )  # fmt: skip
+        async with database.pool.connection() as other:
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                # NO KEY UPDATE: the vote row's foreign key holds a KEY SHARE lock on the request
+                # either way; only the decision's own FOR UPDATE conflicts with this one.
+                await other.execute(
+                    "SELECT 1 FROM approval_requests WHERE id = %s FOR NO KEY UPDATE NOWAIT",
+                    (approval_id,),
+                )
+    stored = await ApprovalStore(database.pool).get(approval_id)
+    assert stored.approvals_received == 1  # committed once the block ended

@@ -1,9 +1,9 @@
 """One decision recorded in one transaction, in as few round trips as it can be: the request
 locked, then its audit rows read (the repeat check, the approvers and the answer all come from
-them), both in one pipeline; then one statement that appends the decision's audit row and, when
-the decision settles the request, also sets its status, (for a decider that resumes the workflow
-itself, as `ApprovalService.decide` does) the claim on the resume, and the notice to other
-replicas: BEGIN, two round trips, COMMIT.
+them), both sent in one round trip; then one statement that appends the decision's audit row
+and, when the decision settles the request, also sets its status, (for a decider that resumes
+the workflow itself, as `ApprovalService.decide` does) the claim on the resume, and the notice
+to other replicas: two round trips, and the Sync that commits.
 
 The audit rows are read by a statement of their own, after the lock: under READ COMMITTED a
 statement sees the rows committed before it started, and a sub-query of the locking statement
@@ -208,10 +208,11 @@ async def _append_and_settle(
 async def _lock_with_audit(
     conn: AsyncConnection[DictRow], approval_id: UUID
 ) -> tuple[DictRow, list[ApprovalAction]]:
-    """The pending request's row, locked, then its audit rows read: one round trip."""
-    async with conn.pipeline():
-        locked = await conn.execute(_LOCK, (approval_id,))
-        audit = await conn.execute(_AUDIT, (approval_id,))
+    """The pending request's row, locked, then its audit rows read: one round trip in the
+    caller's pipeline (`implicit_transaction`). Not a pipeline block of its own: leaving one
+    sends a Sync, which would commit the implicit transaction and free the lock mid-decision."""
+    locked = await conn.execute(_LOCK, (approval_id,))
+    audit = await conn.execute(_AUDIT, (approval_id,))
     row = await locked.fetchone()
     _check_pending(approval_id, row)
     assert row is not None
