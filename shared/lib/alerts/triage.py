@@ -130,7 +130,16 @@ class AlertTriage:
         if strategy.environment is None:
             return None
         known = self._resolver.environments()
-        name = _configured_name(strategy.environment, labels, what="environment")
+        source = strategy.environment
+        named = {source.aliases.get(labels[k], labels[k]) for k in source.labels if k in labels}
+        if len(named) > 1:  # `env=dev` and `environment=prod`: picking one would be a guess
+            shown = ", ".join(f"{k}={_shown(labels[k])}" for k in source.labels if k in labels)
+            raise _Refused(
+                "escalated",
+                f"the alert's labels name different environments ({shown}); a human must say "
+                "which, no workflow was started",
+            )
+        name = _configured_name(source, labels, what="environment")
         if name is not None and name not in known:
             raise _Refused(
                 "ignored",
