@@ -132,6 +132,12 @@ CORPUS: tuple[Case, ...] = (
         "agent-database-instance", {**WEB_DEV, "instance": SELF_DATABASE}, "escalated", "database"
     ),
     refused(
+        "agent-host-fqdn",
+        {**WEB_DEV, "hostname": f"{SELF_HOST}.example.com"},
+        "escalated",
+        "own host",
+    ),
+    refused(
         "sql-in-environment",
         {"service": "web", "env": "prod; DROP DATABASE"},
         "ignored",

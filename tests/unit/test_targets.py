@@ -282,3 +282,14 @@ def test_shipped_environments_file_loads() -> None:
     assert resolver.environments() == ["dev", "prod"]
     assert set(resolver.names("dev")) >= {"web", "db"}
     assert resolver.protection_reason(resolver.resolve("payments-db")) is not None
+
+
+def test_the_agents_host_is_its_own_whether_named_short_or_in_full(tmp_path: Path) -> None:
+    """`AGENT_SELF_HOSTS=agent-host` and an SSH host written `agent-host.prod.internal` are one
+    machine: the exact comparison let the agent run commands on the host it runs on."""
+    identity = SelfIdentity(hostnames=frozenset({"agent-host"}))
+    resolver = load_targets(
+        config_dir=tmp_path, path=_write(tmp_path), identity=identity, environ={}
+    )
+    assert resolver.protection_reason(resolver.resolve("cron", "prod")) == "the agent's own host"
+    assert resolver.protection_reason(resolver.resolve("web", "prod")) is None

@@ -26,7 +26,7 @@ from shared.lib.targets import (
     UnknownEnvironmentError,
     UnknownTargetError,
 )
-from shared.lib.targets.addresses import host_of, is_loopback
+from shared.lib.targets.addresses import host_of, is_loopback, names_host
 from shared.lib.targets.resolver import OWN_CONTAINER, OWN_DATABASE, OWN_DATABASE_HOST, OWN_HOST
 
 # What a label value must look like to be compared with configured names at all.
@@ -216,7 +216,7 @@ class AlertTriage:
             return OWN_DATABASE_HOST
         if host in {name.lower() for name in identity.container_names}:
             return OWN_CONTAINER
-        if host in {name.lower() for name in identity.hostnames}:
+        if names_host(host, identity.hostnames):
             return OWN_HOST
         return None
 

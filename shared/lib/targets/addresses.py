@@ -19,6 +19,24 @@ def host_of(endpoint: str) -> str:
     return value
 
 
+def names_host(host: str, names: frozenset[str] | set[str]) -> bool:
+    """Whether `host` (lowercased, as `host_of` gives it) is one of `names`, a host name given
+    short (`agent-host-1`) or fully qualified (`agent-host-1.example.com`) on either side: the
+    same machine written two ways. Two different domains, IP addresses and loopback names must
+    match whole."""
+    wanted = {name.strip().lower() for name in names}
+    if host in wanted:
+        return True
+    if _is_ip(host):
+        return False
+    short = host.partition(".")[0]
+    return any(
+        "." not in name or "." not in host
+        for name in wanted
+        if not _is_ip(name) and not is_loopback(name) and name.partition(".")[0] == short
+    )
+
+
 def is_loopback(host: str) -> bool:
     """Loopback names mean "this machine" to whoever reads them, so they never identify a
     remote target on their own."""

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from shared.lib.config_errors import YamlDocument, process_environ, read_yaml
-from shared.lib.targets.addresses import host_of, is_loopback
+from shared.lib.targets.addresses import host_of, is_loopback, names_host
 from shared.lib.targets.models import (
     AmbiguousTargetError,
     DockerService,
@@ -237,7 +237,7 @@ class TargetResolver:
             # Loopback on the standard port is this machine's own sshd; other loopback ports
             # are tunnels and test beds that forward to other machines.
             return OWN_HOST if ssh_host.port == 22 else None
-        if host in {name.lower() for name in identity.hostnames}:
+        if names_host(host, identity.hostnames):
             return OWN_HOST
         return None
 
