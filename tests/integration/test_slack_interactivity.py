@@ -284,3 +284,26 @@ def test_a_reason_the_api_would_refuse_is_a_dialog_error(
     assert decisions(database_url, approval_id) == []
     assert workflow(api, workflow_id)["status"] == "awaiting_approval"
     assert slack.posted("/response/reject") == []
+
+
+def test_reject_when_slacks_api_cannot_be_reached_says_so_and_decides_nothing(
+    database_url: str, tmp_path: Path, slack: SlackStub
+) -> None:
+    """views.open failing to connect (not a Slack error reply) was a 500 to the click."""
+    settings = inbox_settings(
+        database_url,
+        tmp_path,
+        AGENT_SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        AGENT_SLACK_BOT_TOKEN="xoxb-test-token",
+        AGENT_SLACK_API_URL="http://127.0.0.1:1/api/",  # nothing listens there
+    )
+    fakes = {kind: FakeExecutor(kind=kind) for kind in ("docker", "ssh", "http")}
+    with TestClient(create_app(settings, executors=fakes)) as api:
+        workflow_id, approval_id = paused(api)
+        clicked = post(api, click("bob", REJECT_ACTION, approval_id, slack, "reject"))
+        assert clicked.status_code == 200, clicked.text
+        told = slack.posted("/response/reject")
+        assert len(told) == 1 and "could not open the reason dialog" in told[0].body["text"]
+        assert f"/inbox/approvals/{approval_id}" in told[0].body["text"]
+        assert decisions(database_url, approval_id) == []
+        assert workflow(api, workflow_id)["status"] == "awaiting_approval"

@@ -124,10 +124,11 @@ class SlackInteractivity:
         )
         try:
             await asyncio.to_thread(self._web.views_open, trigger_id=click.trigger_id, view=view)
-        except SlackApiError as error:
-            log.warning("views.open failed", extra={"error": str(error)})
-            text = f"could not open the reason dialog ({error.response.get('error')}); reject "
-            text += f"in the inbox instead: {self._link(click.approval_id)}"
+        except Exception as error:  # Slack said no, or could not be reached (urllib's errors)
+            why = error.response.get("error") if isinstance(error, SlackApiError) else error
+            log.warning("views.open failed", extra={"error": f"{type(error).__name__}: {error}"})
+            text = f"could not open the reason dialog ({why}); reject in the inbox instead: "
+            text += self._link(click.approval_id)
             await self._respond(click.response_url, messages.ephemeral(text), click.approval_id)
 
     async def _submitted(self, payload: dict[str, Any]) -> dict[str, Any] | None:
