@@ -14,21 +14,19 @@ from langgraph.types import interrupt
 from graphs.context import WorkflowContext
 from graphs.state import WorkflowState
 from graphs.steps import mutates
-from shared.lib.planning.models import Plan
-from shared.lib.workflows.leases import operation_key, operations_text
+from shared.lib.planning.models import Plan, PlannedOperation
+from shared.lib.workflows.leases import lease_text
 from shared.lib.workflows.models import WorkRequest
 
 
 def mutated_targets(ctx: WorkflowContext, plan: Plan) -> dict[tuple[str, str], str]:
     """(environment, target) -> the operations the plan runs on it, as its lease records them
     (`operations_text`: each with its parameters' digest, conditional ones marked)."""
-    operations: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+    steps: dict[tuple[str, str], list[PlannedOperation]] = {}
     for step in plan.steps:
         if mutates(ctx, step.operation):
-            key = (step.environment or "-", step.target)
-            named = operation_key(step.operation, step.params)
-            operations.setdefault(key, []).append((named, step.when is not None))
-    return {key: operations_text(ops) for key, ops in operations.items()}
+            steps.setdefault((step.environment or "-", step.target), []).append(step)
+    return {key: lease_text(on_target) for key, on_target in steps.items()}
 
 
 async def claim_targets(state: WorkflowState, runtime: Runtime[WorkflowContext]) -> dict[str, Any]:

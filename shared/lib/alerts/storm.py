@@ -17,7 +17,7 @@ from shared.lib.alerts.store import AlertNotice, AlertRecord, AlertStore
 from shared.lib.alerts.triage import AlertFacts, AlertTriage
 from shared.lib.catalog.models import Catalog
 from shared.lib.workflows.engine import WorkflowEngine
-from shared.lib.workflows.leases import operation_key, operations_text
+from shared.lib.workflows.leases import lease_text
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +178,8 @@ class AlertStorm:
         return self._triage.decide(AlertFacts(alertname=notice.alertname, labels=notice.labels))
 
     def _mutating(self, decision: RecoveryDecision) -> str:
-        return operations_text(
-            (operation_key(s.operation, s.params), s.when is not None)
+        return lease_text(
+            s
             for s in decision.steps
             if s.operation in self._catalog.operations and self._catalog.get(s.operation).mutates
         )

@@ -19,6 +19,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from shared.lib.db.pool import Pool, implicit_transaction
+from shared.lib.planning.models import PlannedOperation
 
 # How long a lease holds without its workflow ending: longer than any approval waits.
 LEASE_TTL_S = 7 * 24 * 3600.0
@@ -37,6 +38,15 @@ def operation_key(name: str, params: Mapping[str, Any]) -> str:
         return name
     canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
     return f"{name}{PARAMS}{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
+
+
+def lease_text(steps: Iterable[PlannedOperation]) -> str:
+    """What a lease records of these mutating steps on one target: `operations_text` of each
+    step's `operation_key`, marked when it runs only on a condition. The graph's claim and the
+    storm's merge both read leases through this, so they compare the same way."""
+    return operations_text(
+        (operation_key(s.operation, s.params), s.when is not None) for s in steps
+    )
 
 
 def operations_text(operations: Iterable[tuple[str, bool]]) -> str:
