@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from shared.lib.planning.mentions import Mention, TargetMentions
+from shared.lib.planning.mentions import STOPWORDS, Mention, TargetMentions
 from shared.lib.planning.models import RequestFlag
 from shared.lib.planning.vocabulary import (
     TARGET_TOKEN,
@@ -24,7 +24,10 @@ _SPLIT = re.compile(
     r"\s*(?:[;!?\n]|\.(?:\s|$)|,|\s&\s|\b(?:and then|and also|after that|afterwards|then|and"
     r"|but|also|plus)\b)\s*"
 )
-_REASON = re.compile(r"\b(?:because|since|cause|cuz|coz|due to|so that)\b.*$")
+# "since 10 minutes" is a time (logs), not a reason.
+_REASON = re.compile(r"\b(?:because|since(?!\s+\d)|cause|cuz|coz|due to|so that)\b.*$")
+# "restart all but worker": kept in one clause as an exception (a hedge), never split at "but".
+_ALL_BUT = re.compile(r"\b(?:(all|everything|everyone|anything)\s+but|but\s+not)\b")
 _PRONOUN = re.compile(r"\b(?:it|its|it's|them|they|their|that one|this one|the same|same one)\b")
 _WORDS = re.compile(r"[a-z0-9@][a-z0-9@._'/-]*")
 _TAIL = re.compile(
@@ -36,6 +39,8 @@ _SINCE = re.compile(
 )
 _ARTICLE = re.compile(r"\b(?:(?:all|both|every|each)\s+(?:of\s+)?)?(?:the|our|my|a|an)\s+@target")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# "on dve", "in develop": a word where an environment goes ("the" allowed before it).
+_PLACE = re.compile(r"\b(?:on|in)\s+(?:the\s+)?([^\s,;:!?()]+)")
 
 
 @dataclass
@@ -50,6 +55,9 @@ class Clause:
     pronoun: bool = False
     flagged: bool = False
     leftover: list[str] = field(default_factory=list)
+    hedges: list[tuple[str, str]] = field(default_factory=list)
+    """(hedge id, the words found): a negation, question, condition, time, exception or
+    option that makes the clause other than a plain request (config/vocabulary.yml)."""
 
     def of_kind(self, *kinds: str) -> list[PhraseMatch]:
         return [match for match in self.phrases if match.kind in kinds]
@@ -64,6 +72,8 @@ class Reading:
     unknown_environments: set[str]
     flags: list[RequestFlag]
     self_words: list[str]
+    reason: str = ""
+    """The text from "because" (or "since", "due to") on, set aside before the clauses."""
 
 
 class RequestReader:
@@ -84,10 +94,10 @@ class RequestReader:
 
     def read(self, text: str) -> Reading:
         text = " ".join(text.replace("\u2019", "'").replace("\u2018", "'").split())
+        commands: list[str] = []  # first: a URL inside a quoted command stays in the command
+        text = _QUOTED.sub(lambda m: self._quoted(m, commands), text)
         urls: list[str] = []
         text = URL.sub(lambda m: _placeholder(urls, m.group(0).rstrip(".,;)"), "@url"), text)
-        commands: list[str] = []
-        text = _QUOTED.sub(lambda m: self._quoted(m, commands), text)
         lowered = text.lower()
         flags = [
             RequestFlag(kind=RULE_CHANGE, evidence=phrase)
@@ -96,16 +106,32 @@ class RequestReader:
         self_words = find_any(lowered, self._vocabulary.self_words)
         lowered = self._join_mentions(lowered)
         environments, unknown, lowered = self._environments_in(lowered)
-        lowered = self._protect(_REASON.sub("", lowered))
+        reason = _REASON.search(lowered)
+        lowered = _ALL_BUT.sub(lambda m: f"{m.group(1) or ''} except", _REASON.sub("", lowered))
+        lowered = self._protect(lowered)
         clauses = [
             self._clause(part.lower(), commands=commands, urls=urls)
             for part in _SPLIT.split(lowered)
             if part and part.strip()
         ]
-        return Reading(clauses, environments, unknown, flags, self_words)
+        return Reading(
+            clauses, environments, unknown, flags, self_words, reason.group(0) if reason else ""
+        )
+
+    def requests_in(self, reason: str) -> list[str]:
+        """The parts of a reason after its first that ask for something ("because it is stuck
+        and stop payments": "stop payments")."""
+        parts = [part for part in _SPLIT.split(reason) if part and part.strip()][1:]
+        return [
+            part
+            for part in parts
+            if any(match.kind != "hint" for match in find_phrases(part, self._vocabulary))
+        ]
 
     def _quoted(self, match: re.Match[str], commands: list[str]) -> str:
         inner = next(group for group in match.groups() if group is not None)
+        if URL.fullmatch(inner.strip()):
+            return f" {inner.strip()} "  # a quoted URL is a URL to probe, not a command
         plain = " ".join(inner.lower().split())
         found = self._mentions.find(plain)
         whole = len(found) == 1 and (found[0].start, found[0].end) == (0, len(plain))
@@ -149,7 +175,22 @@ class RequestReader:
             if pattern.search(text):
                 unknown.add(word)
                 text = pattern.sub(" ", text)
+        unknown |= {word for word in self._places(text) if not self._known_word(word)}
         return found, unknown, text
+
+    def _places(self, text: str) -> list[str]:
+        return [match.group(1).rstrip(".").removesuffix("'s") for match in _PLACE.finditer(text)]
+
+    def _known_word(self, word: str) -> bool:
+        """A word after "on"/"in" that is not an environment: a target, a number, grammar."""
+        return (
+            not word
+            or word.startswith("@")
+            or word[0].isdigit()
+            or word in STOPWORDS
+            or word in self._vocabulary.words
+            or bool(self._mentions.find(word.replace("_", " ")))
+        )
 
     def _clause(self, text: str, *, commands: list[str], urls: list[str]) -> Clause:
         clause = Clause(text=text.strip())
@@ -167,6 +208,11 @@ class RequestReader:
         clause.pronoun = bool(_PRONOUN.search(rest))
         for filler in self._vocabulary.fillers:
             rest = _remove(rest, filler)
+        clause.hedges = [
+            (entry.id, phrase)
+            for entry in self._vocabulary.hedges
+            for phrase in find_any(rest, entry.phrases)
+        ]
         clause.leftover = [
             word.strip("'.-/")
             for word in _WORDS.findall(rest)

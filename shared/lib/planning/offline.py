@@ -17,7 +17,7 @@ from shared.lib.planning.clauses import Clause, Reading, RequestReader, logs_par
 from shared.lib.planning.errors import ClarificationNeeded, PlanningError, PlanOutcome, PlanRejected
 from shared.lib.planning.funnel import SELF_TARGET_RULE, SafetyFunnel
 from shared.lib.planning.mentions import TargetMentions
-from shared.lib.planning.models import Plan, PlannedOperation, RequestFlag
+from shared.lib.planning.models import MAX_STEPS, Plan, PlannedOperation, RequestFlag
 from shared.lib.planning.understanding import ClauseIntent, understand
 from shared.lib.planning.vocabulary import Vocabulary, load_vocabulary
 from shared.lib.targets import (
@@ -88,6 +88,12 @@ class OfflinePlanner:
                 "'restart web on dev'",
                 self.examples(),
             )
+        if len(steps) > MAX_STEPS:
+            raise ClarificationNeeded(
+                f"the request asks for {len(steps)} steps; one plan holds at most {MAX_STEPS}, "
+                "so split it into several requests",
+                self.examples(),
+            )
         self.funnel.check(steps)
         return Plan(steps=steps, summary=summary(steps), flags=flags)
 
@@ -149,6 +155,7 @@ class OfflinePlanner:
         _refuse_self(reading)
         for clause in reading.clauses:
             _refuse_words(clause, self._vocabulary)
+        self._ask_about_reason(reading)
         environment = self._environment(reading, environment)
         understood = understand(
             reading,
@@ -159,6 +166,8 @@ class OfflinePlanner:
             examples=self.examples(),
             text=text,
         )
+        for item in understood:
+            self._hold_to_plain(item)
         steps: list[PlannedOperation] = []
         for item in understood:
             if item.url is not None and not item.targets:
@@ -168,6 +177,40 @@ class OfflinePlanner:
                 if step not in steps:
                     steps.append(step)
         return steps
+
+    def _hold_to_plain(self, item: ClauseIntent) -> None:
+        """A clause that changes something must ask for it plainly: "don't restart web",
+        "should I restart web?", "restart web if it is unhealthy", "stop api for 10 minutes"
+        get a question, never a plan that drops the words that mattered."""
+        if not item.clause.hedges or not self._mutates(item):
+            return
+        hedge, words = item.clause.hedges[0]
+        entry = next(entry for entry in self._vocabulary.hedges if entry.id == hedge)
+        raise ClarificationNeeded(
+            f"{item.clause.text!r} {entry.reason} ('{words}'); I plan a change only when it is "
+            "asked for plainly. Say what to do now, for example 'restart web on dev', or ask "
+            "for a read such as 'status of web'",
+            self.examples(),
+        )
+
+    def _mutates(self, item: ClauseIntent) -> bool:
+        if item.command is not None:
+            return True  # a command's effect is the command policy's to judge, after planning
+        if item.intent is None:
+            return False
+        choices = self._vocabulary.intents[item.intent].operations
+        return any(self._catalog.get(choice.operation).mutates for choice in choices)
+
+    def _ask_about_reason(self, reading: Reading) -> None:
+        """ "restart api because it is stuck and stop payments": the reason is set aside whole,
+        so a request inside it would be lost; ask for it on its own instead."""
+        asked = self._reader.requests_in(reading.reason)
+        if asked:
+            raise ClarificationNeeded(
+                f"{reading.reason!r} reads as a reason, but it also asks for {asked[0]!r}; put "
+                "each request before its 'because', or send it on its own",
+                self.examples(),
+            )
 
     def _step(self, item: ClauseIntent, target: ConcreteTarget) -> PlannedOperation:
         if item.command is not None:

@@ -98,6 +98,8 @@ class Vocabulary(BaseModel):
     intents: dict[str, Intent] = Field(min_length=1)
     refusals: tuple[Refusal, ...] = ()
     unsupported: tuple[Refusal, ...] = ()
+    hedges: tuple[Refusal, ...] = ()
+    """Words that make a clause other than a plain request (clauses.py: Clause.hedges)."""
     rule_change: tuple[Phrase, ...] = ()
     self_words: tuple[Phrase, ...] = Field(default=(), alias="self")
     environments: EnvironmentWords = Field(default_factory=EnvironmentWords)
@@ -119,7 +121,7 @@ class Vocabulary(BaseModel):
         texts = [*self.rule_change, *self.self_words, *self.fillers]
         for intent in self.intents.values():
             texts += [*intent.phrases, *intent.questions, *intent.hints]
-        for entry in (*self.refusals, *self.unsupported):
+        for entry in (*self.refusals, *self.unsupported, *self.hedges):
             texts += entry.phrases
         return frozenset(word for text in texts for word in re.findall(r"[a-z][a-z'-]*", text))
 
