@@ -282,7 +282,9 @@ def load_targets(
     )
     config = document.validate(EnvironmentsFile, context="config/environments.yml")
     _check_references(config, document)
-    return TargetResolver(config=config, identity=identity, source=str(file), base_dir=file.parent)
+    # The file's name, not its path: these messages reach whoever asked (chat, API, MCP), and
+    # where the service keeps its configuration is not theirs to know.
+    return TargetResolver(config=config, identity=identity, source=file.name, base_dir=file.parent)
 
 
 def _check_references(config: EnvironmentsFile, document: YamlDocument) -> None:
