@@ -17,6 +17,7 @@ ChatStatus = Literal[
     "answered",  # read-only work ran at once; the reply holds the results
     "awaiting_approval",  # a workflow waits for approvers (or more of them)
     "running",
+    "waiting_for_target",  # the workflow waits for another one that holds its target to end
     "completed",
     "failed",
     "approved",  # the caller's decision resolved an approval
@@ -62,6 +63,19 @@ class ChatHistory(BaseModel):
     messages: list[ChatMessage]
 
 
+class Mention(BaseModel):
+    """A target a message was about."""
+
+    model_config = ConfigDict(frozen=True)
+
+    target: str
+    environment: str | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.target} in {self.environment}" if self.environment else self.target
+
+
 class SessionContext(BaseModel):
     """What a session remembers between messages (chat_sessions.context)."""
 
@@ -69,6 +83,8 @@ class SessionContext(BaseModel):
 
     last_target: str | None = None
     last_environment: str | None = None
+    last_targets: list[Mention] = Field(default_factory=list)
+    """Every target the last plan was about: "it" after several is asked about."""
     pending_approval_id: UUID | None = None
     last_workflow_id: str | None = None
 

@@ -87,6 +87,20 @@ def workflow(record: WorkflowRecord, approval: ApprovalRecord | None) -> str:
     return "\n".join(lines)
 
 
+def merged_gate(owner: WorkflowRecord, approval: ApprovalRecord | None) -> str:
+    """Where the workflow a request was merged into stands: its gate decides the request."""
+    if approval is not None:
+        return (
+            f"Workflow {owner.id} waits for approval {approval.id} "
+            f"({approval.approvals_received} of {approval.required_approvals} so far): an "
+            f"approver can say 'approve {approval.id}' in chat, or call POST /approve/"
+            f"{approval.id}."
+        )
+    if owner.status == "awaiting_approval":
+        return f"Workflow {owner.id} waits for an approver's decision."
+    return f"Workflow {owner.id} is {owner.status}."
+
+
 def _state(record: WorkflowRecord) -> str:
     """Where a workflow stands when it is neither paused for people nor failed: only a run
     that went ahead without a gate needed no approval."""

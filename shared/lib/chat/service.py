@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +17,8 @@ from shared.lib.approvals.models import ApprovalRecord
 from shared.lib.approvals.service import ApprovalService
 from shared.lib.approvals.store import ApprovalStore
 from shared.lib.catalog import Catalog
-from shared.lib.chat import replies
+from shared.lib.chat import references, replies
+from shared.lib.chat.decisions import ChatDecisions
 from shared.lib.chat.models import (
     ChatEvent,
     ChatHistory,
@@ -27,23 +27,19 @@ from shared.lib.chat.models import (
     SessionContext,
     StepResult,
 )
-from shared.lib.chat.phrases import DecisionRequest, asks_for_pending, decision_in, unclear
+from shared.lib.chat.phrases import asks_for_pending, decision_in
 from shared.lib.chat.store import ChatMessage, ChatSession, ChatStore
+from shared.lib.chat.turn import Emit, Turn, quiet
 from shared.lib.errors import DomainError
 from shared.lib.execution.models import OperationCall
 from shared.lib.execution.runner import OperationRunner, Refusal
-from shared.lib.planning.conversation import (
-    ConversationContext,
-    ConversationPlanner,
-    ConversationTurn,
-    Proposal,
-)
+from shared.lib.planning.conversation import ConversationPlanner, ConversationTurn, Proposal
 from shared.lib.planning.models import Plan, PlannedOperation
 from shared.lib.principals import Principal
 from shared.lib.risk.assessor import MutationHistory, RiskAssessor
 from shared.lib.risk.models import RiskTier
 from shared.lib.workflows.engine import WorkflowEngine
-from shared.lib.workflows.models import WorkRequest
+from shared.lib.workflows.models import WorkRequest, readable_by
 from shared.lib.workflows.store import WorkflowRecord
 
 log = logging.getLogger(__name__)
@@ -56,30 +52,8 @@ _WORKFLOW_STATUSES: dict[str, ChatStatus] = {
     "completed": "completed",
     "failed": "failed",
     "rejected": "rejected",
+    "waiting_for_target": "waiting_for_target",
 }
-
-_DECISION_STATUSES: dict[str, ChatStatus] = {"approved": "approved", "rejected": "rejected"}
-
-Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
-
-
-async def _quiet(event: str, data: dict[str, Any]) -> None:
-    return None
-
-
-@dataclass
-class _Turn:
-    """One message being answered."""
-
-    session_id: UUID
-    principal: Principal
-    message: str
-    request_id: str | None
-    context: SessionContext
-    emit: Emit
-
-    def reply(self, text: str, status: ChatStatus, **fields: Any) -> ChatReply:
-        return ChatReply(session_id=self.session_id, reply=text, status=status, **fields)
 
 
 class ChatService:
@@ -103,7 +77,7 @@ class ChatService:
         self._assessor = assessor
         self._history = history
         self._approvals = approvals
-        self._decisions = decisions
+        self._decisions = ChatDecisions(approvals=approvals, decisions=decisions)
         self._catalog = catalog
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -130,12 +104,12 @@ class ChatService:
         principal: Principal,
         message: str,
         request_id: str | None = None,
-        emit: Emit = _quiet,
+        emit: Emit = quiet,
     ) -> ChatReply:
         """Answer one message, record both sides, remember what it was about."""
         earlier = await self._store.messages(session_id=session.id, last=HISTORY_MESSAGES)
         await self._store.add_message(session_id=session.id, role="user", content=message)
-        turn = _Turn(
+        turn = Turn(
             session_id=session.id,
             principal=principal,
             message=message,
@@ -195,29 +169,33 @@ class ChatService:
         while (event := await queue.get()) is not None:
             yield event
 
-    async def _answer(self, turn: _Turn, earlier: list[ChatMessage]) -> ChatReply:
+    async def _answer(self, turn: Turn, earlier: list[ChatMessage]) -> ChatReply:
         decision = decision_in(turn.message)
         if decision is not None:
-            return await self._decide(turn, decision)
+            return await self._decisions.decide(turn, decision)
         if asks_for_pending(turn.message):
-            return await self._pending(turn)
+            return await self._decisions.pending(turn)
         await turn.emit("planning", {"message": turn.message})
+        reading = references.read(turn.message, turn.context)
         proposal = await self._planner.propose(
-            text=turn.message,
+            text=reading.text,
             history=[
                 ConversationTurn(role=m.role, content=m.content)
                 for m in earlier
                 if m.role in ("user", "assistant")
             ],
-            context=ConversationContext(
-                last_target=turn.context.last_target,
-                last_environment=turn.context.last_environment,
-            ),
+            context=reading.context,
         )
+        if (question := references.question(reading, proposal)) is not None:
+            return turn.reply(
+                replies.with_notes(question, proposal),
+                "needs_clarification",
+                candidates=references.candidates(reading),
+                planner=proposal.planner,
+            )
         if not proposal.steps:
             return _unplanned(turn, proposal)
-        last = proposal.steps[-1]
-        turn.context.last_target, turn.context.last_environment = last.target, last.environment
+        references.remember(turn.context, proposal.steps)
         refusals = [
             prepared
             for step in proposal.steps
@@ -232,7 +210,7 @@ class ChatService:
             )
         return await self._carry_out(turn, proposal)
 
-    async def _carry_out(self, turn: _Turn, proposal: Proposal) -> ChatReply:
+    async def _carry_out(self, turn: Turn, proposal: Proposal) -> ChatReply:
         now, later = await self._split(proposal.steps)
         results = await self._run_now(turn, now) if now else []
         parts = [f"Plan: {proposal.rationale}"] if proposal.rationale else []
@@ -241,9 +219,11 @@ class ChatService:
         fields: dict[str, Any] = {"results": results, "planner": proposal.planner}
         status: ChatStatus = "answered"
         if later:
-            record, approval = await self._start(turn, later)
+            record, gate, approval = await self._start(turn, later)
             parts.append(replies.workflow(record, approval))
-            status = _WORKFLOW_STATUSES.get(record.status, "running")
+            if gate is not record:
+                parts.append(replies.merged_gate(gate, approval))
+            status = _WORKFLOW_STATUSES.get(gate.status, "running")
             fields.update(replies.workflow_fields(record, approval))
         return turn.reply(replies.with_notes("\n".join(parts), proposal), status, **fields)
 
@@ -268,7 +248,7 @@ class ChatService:
             return [], steps
         return reads, [step for step in steps if step not in reads]
 
-    async def _run_now(self, turn: _Turn, steps: list[PlannedOperation]) -> list[StepResult]:
+    async def _run_now(self, turn: Turn, steps: list[PlannedOperation]) -> list[StepResult]:
         """Reads the policy scores low run at once, as a workflow of their own: the same graph,
         ledger and tracing as every other step, answered as soon as it ends."""
         await turn.emit("executing", {"steps": replies.plan_view(steps), "approval": "not needed"})
@@ -291,8 +271,10 @@ class ChatService:
         return results
 
     async def _start(
-        self, turn: _Turn, steps: list[PlannedOperation]
-    ) -> tuple[WorkflowRecord, ApprovalRecord | None]:
+        self, turn: Turn, steps: list[PlannedOperation]
+    ) -> tuple[WorkflowRecord, WorkflowRecord, ApprovalRecord | None]:
+        """The started workflow; the one whose gate decides it (itself, or the workflow it was
+        merged into); and that gate's approval, when it waits for one the caller may read."""
         record = await self._engine.start(
             WorkRequest(
                 source="chat",
@@ -303,72 +285,21 @@ class ChatService:
             )
         )
         turn.context.last_workflow_id = record.id
+        gate = record
+        if record.status == "merged" and record.merged_into:
+            gate = await self._engine.settle(record.merged_into, timeout_s=0)  # as it is now
         approval = None
-        if record.status == "awaiting_approval" and record.approval_id is not None:
-            approval = await self._approvals.get(record.approval_id)
+        if (
+            gate.status == "awaiting_approval"
+            and gate.approval_id is not None
+            and readable_by(turn.principal, requester=gate.requester)
+        ):
+            approval = await self._approvals.get(gate.approval_id)
             turn.context.pending_approval_id = approval.id
-            await turn.emit("awaiting_approval", replies.approval_event(record, approval))
+            await turn.emit("awaiting_approval", replies.approval_event(gate, approval))
         elif record.status == "running":
             await turn.emit("executing", {"workflow_id": record.id, "approval": "not needed"})
-        return record, approval
-
-    async def _decide(self, turn: _Turn, request: DecisionRequest) -> ChatReply:
-        approval_id = request.approval_id or turn.context.pending_approval_id
-        if approval_id is None and request.named <= 1:
-            return await self._which_approval(turn)
-        if (question := unclear(request, approval_id)) is not None:
-            return turn.reply(question, "needs_clarification", approval_id=approval_id)
-        assert approval_id is not None  # unclear() asks when several are named
-        try:
-            view = await self._decisions.decide(
-                principal=turn.principal,
-                approval_id=approval_id,
-                decision=request.decision,
-                reason=request.reason,
-            )
-        except DomainError as error:
-            return turn.reply(
-                f"I did not record your {request.decision}: {error}",
-                "refused",
-                approval_id=approval_id,
-            )
-        status = _DECISION_STATUSES.get(view.status, "awaiting_approval")
-        text = replies.decided(
-            status=view.status,
-            decision=request.decision,
-            workflow_id=view.workflow_id,
-            approval_id=view.approval_id,
-            received=view.approvals_received,
-            required=view.required_approvals,
-        )
-        return turn.reply(text, status, workflow_id=view.workflow_id, approval_id=view.approval_id)
-
-    async def _which_approval(self, turn: _Turn) -> ChatReply:
-        records = [
-            record
-            for record in await self._approvals.list_pending(roles=set(turn.principal.roles))
-            if record.requester != turn.principal.name
-        ]
-        if not records:
-            return turn.reply(
-                "There is no approval in this conversation, and none is waiting for a "
-                "decision you can make.",
-                "needs_clarification",
-            )
-        text = "Which approval do you mean? Say 'approve <id>'.\n" + replies.pending(
-            records, caller=turn.principal.name
-        )
-        return turn.reply(
-            text, "needs_clarification", candidates=[str(record.id) for record in records]
-        )
-
-    async def _pending(self, turn: _Turn) -> ChatReply:
-        records = await self._approvals.list_pending()
-        return turn.reply(
-            replies.pending(records, caller=turn.principal.name),
-            "answered",
-            candidates=[str(record.id) for record in records],
-        )
+        return record, gate, approval
 
 
 def _step_result(step: PlannedOperation, raw: dict[str, Any]) -> StepResult:
@@ -385,7 +316,7 @@ def _step_result(step: PlannedOperation, raw: dict[str, Any]) -> StepResult:
     )
 
 
-def _unplanned(turn: _Turn, proposal: Proposal) -> ChatReply:
+def _unplanned(turn: Turn, proposal: Proposal) -> ChatReply:
     status: ChatStatus = "answered" if proposal.intent == "question" else "needs_clarification"
     if proposal.intent == "rejected":
         status = "refused"  # refused at planning: nothing ran and nothing goes to approvers
