@@ -247,6 +247,21 @@ def test_offline_logs_are_answered_at_once(api: TestClient, fakes: dict[str, Fak
     assert all_calls(fakes) == ["logs web"]
 
 
+def test_offline_a_read_asked_after_a_change_runs_after_it(
+    api: TestClient, fakes: dict[str, FakeExecutor]
+) -> None:
+    reply = say(api, "alice", "restart web on dev and then show its logs")
+    assert reply["status"] == "awaiting_approval"
+    assert [(s["operation"], s["target"]) for s in reply["plan"]] == [
+        ("restart", "web"),
+        ("logs", "web"),
+    ]
+    assert reply["results"] == []
+    # The logs wait for the restart (the approver's evidence is read, nothing else).
+    assert "logs web" not in all_calls(fakes)
+    assert fakes["docker"].target("web").restart_count == 0
+
+
 def test_offline_unknown_target_gets_a_question_with_the_candidates(
     api: TestClient, fakes: dict[str, FakeExecutor]
 ) -> None:

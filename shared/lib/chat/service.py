@@ -239,14 +239,18 @@ class ChatService:
     async def _split(
         self, steps: list[PlannedOperation]
     ) -> tuple[list[PlannedOperation], list[PlannedOperation]]:
-        """(run now, run as a workflow): reads run now only when policy scores them low."""
-        reads = [step for step in steps if not self._catalog.get(step.operation).mutates]
+        """(run now, run as a workflow): the reads before the first change run now, when policy
+        scores them low; a read asked for after a change ("restart web and then show its
+        logs") runs after it, in the workflow."""
+        changes = [i for i, step in enumerate(steps) if self._catalog.get(step.operation).mutates]
+        first_change = changes[0] if changes else len(steps)
+        reads = steps[:first_change]
         if not reads:
             return [], steps
         assessment = await self._assessor.assess(Plan(steps=reads), history=self._history)
         if assessment.tier is not RiskTier.LOW:
             return [], steps
-        return reads, [step for step in steps if step not in reads]
+        return reads, steps[first_change:]
 
     async def _run_now(self, turn: Turn, steps: list[PlannedOperation]) -> list[StepResult]:
         """Reads the policy scores low run at once, as a workflow of their own: the same graph,
