@@ -15,7 +15,7 @@ from agent_orchestrator.approvals.schemas import (
     ExpiryView,
     RejectBody,
 )
-from agent_orchestrator.deps import Approvals, Catalog, CurrentPrincipal, Decisions
+from agent_orchestrator.deps import Approvals, Catalog, Config, CurrentPrincipal, Decisions
 from agent_orchestrator.system.errors import AUTHENTICATED, WITH_BODY, responses
 from agent_orchestrator.workflows.checks import check_steps
 from shared.lib.approvals.listing import (
@@ -27,7 +27,7 @@ from shared.lib.approvals.listing import (
 from shared.lib.approvals.models import Decision
 from shared.lib.approvals.service import DecisionView
 from shared.lib.errors import ForbiddenError
-from shared.lib.workflows.models import READ_ANY_ROLES, ensure_readable
+from shared.lib.workflows.models import ensure_readable, lists_only_own
 
 router = APIRouter(tags=["approvals"], responses=responses(*AUTHENTICATED))
 
@@ -83,7 +83,7 @@ async def list_pending(
     operator sees only those of the work they asked for."""
     roles = {role} if role else None
     position = decode_cursor(after) if after is not None else None
-    mine = None if principal.has_any(READ_ANY_ROLES) else principal.name
+    mine = lists_only_own(principal)
     body: str | bytes
     if view == "summary":
         body, count, last = await approvals.pending_summaries_json(
@@ -129,19 +129,31 @@ async def approve(
     principal: CurrentPrincipal,
     decisions: Decisions,
     catalog: Catalog,
+    config: Config,
     body: ApproveBody | None = None,
 ) -> DecisionView:
     """Approve (or, with `plan`, edit) a pending request."""
     body = body or ApproveBody()
-    if body.plan is not None:
-        check_steps(catalog, body.plan.steps, at=lambda index: ("body", "plan", "steps", index))
-    decision: Decision = "edit" if body.plan is not None else "approve"
+    plan = body.plan
+    if plan is not None:
+        # No planner reads an edit again: its operations, parameters and targets are checked
+        # here, and its steps written as the planner writes them (defaults filled in, each
+        # target's environment named), so an edit that only leaves out a default is the plan
+        # as it stands, and what is stored is what will run.
+        steps = check_steps(
+            catalog,
+            plan.steps,
+            at=lambda index: ("body", "plan", "steps", index),
+            targets=config.targets,
+        )
+        plan = plan.model_copy(update={"steps": steps})
+    decision: Decision = "edit" if plan is not None else "approve"
     return await decisions.decide(
         principal=principal,
         approval_id=approval_id,
         decision=decision,
         reason=body.reason,
-        plan=body.plan,
+        plan=plan,
         plan_hash=body.plan_hash,
     )
 

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.lib.approvals.models import ApprovalRecord
 from shared.lib.planning.models import Plan
 from shared.lib.safe_input import SafeText
 
+# A field a decision body does not know is refused by name, never ignored: `{"steps": [...]}`
+# (an edit belongs in `plan`) approved the plan as it stood, and `planHash` skipped the check
+# of the hash the approver reviewed.
+_DECISION = ConfigDict(extra="forbid")
+
 
 class ApproveBody(BaseModel):
+    model_config = _DECISION
+
     reason: SafeText | None = Field(default=None, max_length=2000)
     plan: Plan | None = Field(
         default=None,
@@ -26,6 +33,8 @@ class ApproveBody(BaseModel):
 
 
 class RejectBody(BaseModel):
+    model_config = _DECISION
+
     reason: SafeText = Field(min_length=1, max_length=2000)
 
 

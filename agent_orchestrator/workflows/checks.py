@@ -1,6 +1,6 @@
 """Check structured steps against the catalog while the request is still in hand, so a bad
 operation, parameter or condition is a 422 naming the field rather than a workflow that fails
-later."""
+later; with the targets as well, for an edited plan, which no planner reads again."""
 
 from __future__ import annotations
 
@@ -11,19 +11,35 @@ from fastapi.exceptions import RequestValidationError
 
 from shared.lib.catalog import Catalog, InvalidParamsError, UnknownOperationError
 from shared.lib.planning.models import PlannedOperation
+from shared.lib.targets import (
+    AmbiguousTargetError,
+    TargetResolver,
+    UnknownEnvironmentError,
+    UnknownTargetError,
+)
 
 Location = tuple[str | int, ...]
 
 
 def check_steps(
-    catalog: Catalog, steps: Sequence[PlannedOperation], *, at: Callable[[int], Location]
-) -> None:
+    catalog: Catalog,
+    steps: Sequence[PlannedOperation],
+    *,
+    at: Callable[[int], Location],
+    targets: TargetResolver | None = None,
+) -> list[PlannedOperation]:
     """Raise one 422 listing every step whose operation or parameters the catalog refuses, or
-    whose condition names a step that has not run before it."""
+    whose condition names a step that has not run before it; with `targets`, also every step
+    whose target or environment is not configured (or whose target needs an environment).
+
+    The steps as the planner would have written them: parameters with the catalog's defaults
+    filled in and values coerced, and (with `targets`) the environment each target is in."""
     problems: list[dict[str, Any]] = []
+    checked: list[PlannedOperation] = []
     for index, step in enumerate(steps):
+        update: dict[str, Any] = {}
         try:
-            catalog.validate_params(step.operation, step.params)
+            update["params"] = catalog.validate_params(step.operation, step.params)
         except UnknownOperationError as exc:
             problems.append(_problem("unknown_operation", (*at(index), "operation"), exc, step))
         except InvalidParamsError as exc:
@@ -34,8 +50,22 @@ def check_steps(
             problems.append(
                 _problem("condition_looks_ahead", loc, _looks_ahead(index), step.when.step)
             )
+        if targets is not None:
+            try:
+                update["environment"] = targets.resolve(step.target, step.environment).environment
+            except UnknownTargetError as exc:
+                loc = (*at(index), "target")
+                problems.append(_problem("unknown_target", loc, exc, step.target))
+            except UnknownEnvironmentError as exc:
+                loc = (*at(index), "environment")
+                problems.append(_problem("unknown_environment", loc, exc, step.environment))
+            except AmbiguousTargetError as exc:
+                loc = (*at(index), "environment")
+                problems.append(_problem("ambiguous_target", loc, exc, step.environment))
+        checked.append(step.model_copy(update=update))
     if problems:
         raise RequestValidationError(problems)
+    return checked
 
 
 def _looks_ahead(index: int) -> ValueError:

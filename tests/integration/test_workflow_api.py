@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
@@ -212,6 +214,26 @@ def test_pending_approvals_page_by_cursor_with_summaries(api: TestClient) -> Non
     bad = api.get("/approvals/pending", params={"after": "nonsense"}, headers=auth("bob"))
     assert bad.status_code == 422
     assert "'after'" in bad.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "decoded",
+    [
+        ["2020-01-01", 1],  # was a 500: 'int' object has no attribute 'replace'
+        [1, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"],
+        ["2020-01-01T00:00:00+00:00", None],
+        ["2020-01-01T00:00:00", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"],  # no offset
+        ["2020-01-01T00:00:00+00:00", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", 3],
+        {"2020-01-01T00:00:00+00:00": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"},
+    ],
+)
+def test_a_crafted_cursor_is_422_not_a_server_error(api: TestClient, decoded: object) -> None:
+    token = base64.urlsafe_b64encode(json.dumps(decoded).encode()).decode().rstrip("=")
+    for view in ("full", "summary"):
+        params = {"after": token, "view": view}
+        response = api.get("/approvals/pending", params=params, headers=auth("bob"))
+        assert response.status_code == 422, (view, response.text)
+        assert "not a cursor this service handed out" in response.json()["detail"]
 
 
 def test_an_operator_reads_only_the_workflows_they_requested(api: TestClient) -> None:

@@ -75,17 +75,37 @@ def encode_cursor(created_at: datetime, approval_id: UUID) -> str:
 
 
 def decode_cursor(token: str) -> Cursor:
-    """The position a cursor names; a token this service did not hand out is a 422."""
+    """The position a cursor names; a token this service did not hand out is a 422.
+
+    Only what `encode_cursor` writes is read back: a JSON list of two strings, an ISO time
+    with its offset and a UUID. Anything else (numbers, nulls, more items, a time without an
+    offset) is not a cursor of this service, whatever it decodes to."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        created_at, approval_id = json.loads(raw)
-        return datetime.fromisoformat(created_at), UUID(approval_id)
-    except (binascii.Error, ValueError, TypeError) as bad:
-        raise InvalidRequestError(
-            f"query field 'after' is not a cursor this service handed out ({token[:40]!r}); "
-            "pass the X-Next-Cursor header of the previous page, or leave it out to start "
-            "at the oldest"
-        ) from bad
+        decoded = json.loads(raw)
+    except (binascii.Error, ValueError) as bad:  # a JSON or UTF-8 error is a ValueError
+        raise _not_a_cursor(token) from bad
+    if not (
+        isinstance(decoded, list)
+        and len(decoded) == 2
+        and all(isinstance(part, str) for part in decoded)
+    ):
+        raise _not_a_cursor(token)
+    try:
+        created_at, approval_id = datetime.fromisoformat(decoded[0]), UUID(decoded[1])
+    except ValueError as bad:
+        raise _not_a_cursor(token) from bad
+    if created_at.utcoffset() is None:  # every cursor handed out carries its offset
+        raise _not_a_cursor(token)
+    return created_at, approval_id
+
+
+def _not_a_cursor(token: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"query field 'after' is not a cursor this service handed out ({token[:40]!r}); "
+        "pass the X-Next-Cursor header of the previous page, or leave it out to start "
+        "at the oldest"
+    )
 
 
 def pending_query(
