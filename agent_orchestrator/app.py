@@ -25,9 +25,9 @@ from agent_orchestrator.runtime import start_runtime
 from agent_orchestrator.slack.routes import router as slack_router
 from agent_orchestrator.system.docs import describe_webhook_security, serve_docs
 from agent_orchestrator.system.errors import install_error_handlers
-from agent_orchestrator.system.gate import RequestGate
+from agent_orchestrator.system.gate import RequestGate, WrongKeyThrottle
 from agent_orchestrator.system.heap import startup_heap_frozen
-from agent_orchestrator.system.middleware import AccessLogMiddleware
+from agent_orchestrator.system.middleware import AccessLogMiddleware, KnownMethodsOnly
 from agent_orchestrator.system.routes import router as system_router
 from agent_orchestrator.workflows.routes import router as workflows_router
 from shared.lib.config import load_agent_config
@@ -90,6 +90,7 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.wrong_keys = WrongKeyThrottle(settings)  # the gate's, and the inbox sign-in's
     install_error_handlers(app)
     serve_docs(app)
     describe_webhook_security(app)
@@ -109,9 +110,11 @@ def create_app(settings: Settings, *, executors: Mapping[str, Executor] | None =
         Route(MCP_PATH, McpRoute(), methods=["GET", "POST", "DELETE"], include_in_schema=False)
     )
     # Added innermost first: the gate sees a request after the metrics middleware has started
-    # timing it, and the access log (outermost) sees every answer, a crash's 500 included.
-    app.add_middleware(RequestGate, settings=settings)
+    # timing it; a method outside the standard set is answered before the metrics count it;
+    # and the access log (outermost) sees every answer, a crash's 500 included.
+    app.add_middleware(RequestGate, settings=settings, throttle=app.state.wrong_keys)
     _instrument(app)
+    app.add_middleware(KnownMethodsOnly)
     app.add_middleware(AccessLogMiddleware)
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import psycopg
@@ -75,14 +76,24 @@ async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
 
 
 async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422, with each problem's input made encodable (a lone surrogate or a byte that
-    is not UTF-8 is echoed escaped, NaN as text, nesting cut short) and its message without
-    pydantic's 'Value error, ' prefix."""
+    return invalid_fields(error.errors())
+
+
+def invalid_fields(found: Iterable[Mapping[str, Any]]) -> JSONResponse:
+    """The 422 naming each bad field: FastAPI's shape, with each problem's input made encodable
+    (a lone surrogate or a byte that is not UTF-8 is echoed escaped, NaN as text, nesting cut
+    short) and its message without pydantic's 'Value error, ' prefix; a field the body does not
+    take says so by name. The request gate answers a JSON key given twice with it too."""
     problems = []
-    for found in error.errors():
-        problem = {key: value for key, value in found.items() if key != "ctx"}
+    for item in found:
+        problem = {key: value for key, value in item.items() if key != "ctx"}
         problem = jsonable_encoder(_encodable(problem), custom_encoder={Exception: str})
         problem["msg"] = str(problem.get("msg", "")).removeprefix("Value error, ")
+        if problem.get("type") == "extra_forbidden" and problem.get("loc"):
+            problem["msg"] = (
+                f"unknown field {str(problem['loc'][-1])!r}: it is refused rather than ignored; "
+                "correct its spelling or leave it out (GET /openapi.json lists the fields)"
+            )
         problems.append(problem)
     return JSONResponse(status_code=422, content={"detail": problems})
 

@@ -1,8 +1,11 @@
 """Checks made before the app reads a byte of a request's body: who is calling (with wrong
-credentials throttled per client address), how large the body is and how slowly it arrives.
+credentials throttled per client address), how large the body is and how slowly it arrives,
+and whether a JSON body gives a key twice.
 
 Anonymous callers thus get a 401 without the body being buffered or parsed, and a body is only
-handed to the app once it is complete and within bounds.
+handed to the app once it is complete and within bounds. The app gets the very bytes that
+arrived (a webhook checks its signature over them); a JSON body that gives a key twice never
+reaches it, as the json module would silently keep the last value (see json_keys.py).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agent_orchestrator.system.errors import invalid_fields
+from agent_orchestrator.system.json_keys import repeated_keys
 from shared.lib.metrics import AUTH_FAILURES
 from shared.lib.principals import MISSING_KEY, UNKNOWN_KEY, PrincipalDirectory, presented_key
 from shared.lib.settings import Settings
@@ -35,7 +40,8 @@ DOCS_ASSETS = "/docs-assets"
 SIGNED_PATHS = frozenset({"/webhook/sentry", "/webhook/github", "/slack/interactivity"})
 """Deliveries signed by their sender: the route verifies the signature and records refusals."""
 INBOX = "/inbox"
-"""The web inbox signs people in itself (session cookie, CSRF on every form)."""
+"""The web inbox signs people in itself (session cookie, CSRF on every form); its sign-in form
+counts wrong keys in the gate's own throttle (`wrong_key_throttle`)."""
 
 
 def guard_of(path: str) -> Guard:
@@ -52,12 +58,52 @@ def guard_of(path: str) -> Guard:
     return "api_key"
 
 
-class RequestGate:
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
-        self.app = app
-        self._settings = settings
+class WrongKeyThrottle:
+    """Wrong keys and tokens counted per client address, however they were presented (a header
+    at the gate, the inbox's sign-in form): past AGENT_AUTH_FAILURES_PER_MINUTE the address is
+    refused with 429 until the minute has passed, a right key included."""
+
+    def __init__(self, settings: Settings) -> None:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._failures = RateLimitItemPerMinute(settings.auth_failures_per_minute)
+
+    async def retry_after(self, client: str) -> int | None:
+        """None while `client` may present a key; else the seconds it must wait."""
+        if await self._limiter.test(self._failures, client):
+            return None
+        stats = await self._limiter.get_window_stats(self._failures, client)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    async def failed(self, client: str) -> None:
+        """Count one wrong key or token from `client`."""
+        await self._limiter.hit(self._failures, client)
+
+
+def client_of(scope: Scope) -> str:
+    """The address wrong keys are counted by."""
+    return str((scope.get("client") or ("unknown", 0))[0])
+
+
+def throttled_detail(client: str, retry_after: int) -> str:
+    return (
+        f"too many wrong API keys or tokens from {client}; wait {retry_after} s before "
+        "trying again, with a key listed in config/hitl/principals.yml"
+    )
+
+
+def wrong_key_throttle(app: Any) -> WrongKeyThrottle:
+    """The app's one throttle, shared by the gate and the inbox's sign-in form."""
+    throttle: WrongKeyThrottle = app.state.wrong_keys
+    return throttle
+
+
+class RequestGate:
+    def __init__(
+        self, app: ASGIApp, *, settings: Settings, throttle: WrongKeyThrottle | None = None
+    ) -> None:
+        self.app = app
+        self._settings = settings
+        self._throttle = throttle or WrongKeyThrottle(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,10 +122,13 @@ class RequestGate:
         if guard in ("open", "signed"):
             return None
         headers = Headers(scope=scope)
-        client = (scope.get("client") or ("unknown", 0))[0]
-        if not await self._limiter.test(self._failures, client):
+        client = client_of(scope)
+        retry_after = await self._throttle.retry_after(client)
+        if retry_after is not None:
             AUTH_FAILURES.labels(credential=guard, outcome="throttled").inc()
-            return await self._throttled(client)
+            return _error(
+                429, throttled_detail(client, retry_after), {"Retry-After": str(retry_after)}
+            )
         principal, problem = self._principal(guard, headers, scope)
         if principal is not None:
             scope.setdefault("state", {})["principal"] = principal
@@ -87,7 +136,7 @@ class RequestGate:
         if problem is None:  # the route itself answers (the webhook without a token set)
             return None
         if problem is not MISSING_KEY:  # only wrong credentials count towards the throttle
-            await self._limiter.hit(self._failures, client)
+            await self._throttle.failed(client)
             AUTH_FAILURES.labels(credential=guard, outcome="rejected").inc()
         return _error(401, problem, {"WWW-Authenticate": "Bearer"})
 
@@ -115,16 +164,6 @@ class RequestGate:
         directory: PrincipalDirectory = scope["app"].state.agent_config.principals
         principal = directory.authenticate(key)
         return (principal.name, None) if principal is not None else (None, UNKNOWN_KEY)
-
-    async def _throttled(self, client: str) -> Response:
-        stats = await self._limiter.get_window_stats(self._failures, client)
-        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-        return _error(
-            429,
-            f"too many wrong API keys or tokens from {client}; wait {retry_after} s before "
-            "trying again, with a key listed in config/hitl/principals.yml",
-            {"Retry-After": str(retry_after)},
-        )
 
     async def _read_body(self, scope: Scope, receive: Receive) -> tuple[Response | None, Receive]:
         """The whole body, bounded in size and time, then replayed to the app."""
@@ -156,8 +195,15 @@ class RequestGate:
                 "(AGENT_BODY_TIMEOUT_S); send it in one go",
                 {"Connection": "close"},
             ), receive
-        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-        return None, _replay([body], receive)
+        body = b"".join(chunks)
+        # A signed delivery is left to its route, which checks the signature before anything
+        # else and records a refusal; its sender (Sentry, GitHub) writes the JSON, no person.
+        if body and guard_of(scope["path"]) != "signed" and _read_as_json(scope):
+            problems = repeated_keys(body)
+            if problems:
+                return invalid_fields(problems), receive
+        message = {"type": "http.request", "body": body, "more_body": False}
+        return None, _replay([message], receive)
 
 
 def _replay(messages: list[Message], receive: Receive) -> Callable[[], Awaitable[Message]]:
@@ -167,6 +213,17 @@ def _replay(messages: list[Message], receive: Receive) -> Callable[[], Awaitable
         return pending.pop(0) if pending else await receive()
 
     return replayed
+
+
+def _read_as_json(scope: Scope) -> bool:
+    """Whether FastAPI reads this body as JSON: no content type, `application/json` or
+    `application/*+json`. Forms (the web inbox, Slack) and other bodies pass untouched."""
+    content_type = Headers(scope=scope).get("content-type")
+    if not content_type:
+        return True
+    media_type = content_type.partition(";")[0].strip().lower()
+    kind, _, subtype = media_type.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
 def _bearer_matches(headers: Headers, expected: str) -> bool:

@@ -1,7 +1,11 @@
 """The outermost layer: give every request an id (the caller's X-Request-ID or a new one), say
 how long the server took before it answered (`Server-Timing: app;dur=<ms>`), log one access
 line per request naming its principal, and turn an unhandled error into a logged 500 that
-carries the request id, so even a crash leaves a line to find it by."""
+carries the request id, so even a crash leaves a line to find it by.
+
+Inside it, `KnownMethodsOnly` answers a method outside HTTP's standard set with 405 before the
+metrics count it: each method name would otherwise be a label value of its own, and anyone
+could grow /metrics without limit by inventing them."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.lib.logs import request_id_var
@@ -22,6 +27,48 @@ REQUEST_ID_HEADER = "X-Request-ID"
 SERVER_TIMING_HEADER = "Server-Timing"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 log = logging.getLogger("agent_orchestrator.access")
+
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+"""RFC 9110's methods and PATCH: the only values the method label of the HTTP metrics takes."""
+
+
+class KnownMethodsOnly:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope.get("method")
+        if scope["type"] != "http" or method in KNOWN_METHODS:
+            await self.app(scope, receive, send)
+            return
+        allowed = _methods_at(scope)
+        where = f"{scope['path']} takes {', '.join(allowed)}" if allowed else "no route here"
+        reply = JSONResponse(
+            status_code=405,
+            content={
+                "detail": f"method {str(method)[:32]!r} is not one this service takes ({where}); "
+                "/openapi.json lists each path's methods"
+            },
+            headers={"Allow": ", ".join(allowed)},
+        )
+        await reply(scope, receive, send)
+
+
+def _methods_at(scope: Scope) -> list[str]:
+    """The standard methods some route at this path takes: what FastAPI's own 405 allows.
+    (Mounted apps are left out: they would match any method.)"""
+    routes = getattr(getattr(scope.get("app"), "router", None), "routes", ())
+    return sorted(
+        method
+        for method in KNOWN_METHODS
+        if any(
+            route.matches({**scope, "method": method})[0] is Match.FULL
+            for route in routes
+            if not isinstance(route, Mount)
+        )
+    )
 
 
 class AccessLogMiddleware:

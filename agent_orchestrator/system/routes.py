@@ -62,3 +62,8 @@ async def status_report(principal: CurrentPrincipal, checks: Status) -> StatusRe
     Always 200 when authenticated: a component that is down is data, not a failure of this
     endpoint. Each probe is bounded and all run at once, so the answer comes within ~2 s."""
     return await checks.report()
+
+
+# Load balancers probe with HEAD: the same answers, without a body (the server drops it).
+router.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)
+router.add_api_route("/ready", ready, methods=["HEAD"], include_in_schema=False)

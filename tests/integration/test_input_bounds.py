@@ -257,3 +257,27 @@ def test_a_bad_alert_is_refused_alone_and_the_others_are_handled(api: TestClient
     outcomes = [a["outcome"] for a in response.json()["alerts"]]
     assert outcomes == ["refused", "refused", "workflow_started"], outcomes
     assert "alerts[0] refused" in response.json()["alerts"][0]["reason"]
+
+
+def test_a_key_given_twice_is_422_on_every_json_body_and_forms_pass(
+    api: TestClient, database_url: str
+) -> None:
+    """The json module kept the last of a repeated key; the request gate now refuses it by
+    name on any JSON body (the alert webhook's too, after its token), and reads no form."""
+    delivery = json.dumps(notification(alert(service="web", env="dev")))
+    sent = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    twice = delivery[:-1] + ', "alerts": []}'
+    response = api.post("/webhook/alerts", content=twice, headers=sent)
+    assert "given 2 times" in refused(response, "body", "alerts")
+    bare = b'{"request": "logs of web on dev", "request": "restart web on dev"}'
+    response = api.post("/orchestrate", content=bare, headers=auth("alice"))  # no content type
+    refused(response, "body", "request")
+    typed = {"Content-Type": "application/merge-patch+json; charset=utf-8", **auth("alice")}
+    response = api.post("/orchestrate", content=bare, headers=typed)
+    refused(response, "body", "request")
+    form = {"Content-Type": "application/x-www-form-urlencoded", **auth("alice")}
+    response = api.post("/orchestrate", content=b"request=a&request=b", headers=form)
+    assert response.status_code == 422, response.text
+    assert "duplicate_key" not in response.text  # a form is the route's to read, not JSON
+    assert workflow_count(database_url) == 0
+    assert deliver(api, alert(service="web", env="dev")).status_code == 200  # the same, once

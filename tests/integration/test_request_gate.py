@@ -272,6 +272,7 @@ def test_a_database_outage_is_a_generic_503_on_ready_and_on_routes(
             "database": "unreachable",
             "migrations": "unknown",
         }
+        assert api.head("/ready").status_code == 503  # as load balancers probe it
         for _ in range(2):  # a broken pooled connection first, then no connection at all
             answer = api.get("/alerts", headers=auth("alice"))
             assert answer.status_code == 503, answer.text
@@ -292,3 +293,38 @@ def test_docs_load_their_assets_from_the_service(start_api: StartApi) -> None:
             if asset.rsplit("/", 1)[1] in html:
                 assert api.get(asset).status_code == 200
     assert "/docs-assets/swagger-ui-bundle.js" in api.get("/docs").text
+
+
+def test_unknown_methods_are_405_before_the_metrics_count_them(
+    start_api: StartApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each invented method name (`XYZ1 /health`) added ~9 series to /metrics, anonymously."""
+    api = start_api()
+    caplog.set_level(logging.INFO, logger="agent_orchestrator.access")
+    for n in range(20):
+        answer = api.request(f"XYZ{n}", "/health", headers={"X-Request-ID": f"req-xyz-{n}"})
+        assert answer.status_code == 405, answer.text
+        assert answer.headers["Allow"] == "GET, HEAD"
+        assert "/health takes GET, HEAD" in answer.json()["detail"]
+    assert api.get("/health").status_code == 200
+    scraped = api.get("/metrics", headers=auth("alice")).text
+    assert 'method="XYZ' not in scraped
+    assert 'method="GET"' in scraped  # the standard methods are counted as before
+    logged = {
+        record.request_id: record.status  # type: ignore[attr-defined]
+        for record in caplog.records
+        if record.name == "agent_orchestrator.access" and record.getMessage() == "request"
+    }
+    assert all(logged[f"req-xyz-{n}"] == 405 for n in range(20))  # the access log sees them
+
+
+def test_load_balancers_may_probe_health_and_ready_with_head(
+    database_url: str, tmp_path: Path
+) -> None:
+    with served(build_app(database_url, tmp_path)) as base_url:
+        for path in ("/health", "/ready"):
+            status, headers, body = raw_exchange(
+                base_url, f"HEAD {path} HTTP/1.1\nHost: x\nConnection: close\n"
+            )
+            assert status == 200, path
+            assert headers["content-type"] == "application/json" and body == ""
