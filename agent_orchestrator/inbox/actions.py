@@ -9,12 +9,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from agent_orchestrator.deps import Approvals, Config, Decisions, Inbox, Settings
-from agent_orchestrator.inbox.pages import approval_view
+from agent_orchestrator.inbox.pages import approval_view, readable_approval
 from agent_orchestrator.inbox.web import CheckedForm, SignedIn, flash, render
+from agent_orchestrator.system.gate import client_of, throttled_detail, wrong_key_throttle
 from shared.lib.approvals.models import Decision
 from shared.lib.errors import DomainError
 from shared.lib.inbox.edits import edited_plan
 from shared.lib.inbox.session import new_csrf_token
+from shared.lib.metrics import AUTH_FAILURES
 from shared.lib.planning.models import Plan
 from shared.lib.principals import Principal
 
@@ -25,9 +27,28 @@ router = APIRouter(prefix="/inbox", include_in_schema=False)
 async def sign_in(
     request: Request, form: CheckedForm, config: Config, settings: Settings, inbox: Inbox
 ) -> Response:
+    """Wrong keys count in the gate's throttle of this address, as on every other way of
+    presenting a key: past the limit the form answers 429 with Retry-After, a right key too."""
     next_path = form.get("next", "/inbox/pending")
-    principal = config.principals.authenticate(form.get("api_key", ""))
+    throttle, client = wrong_key_throttle(request.app), client_of(request.scope)
+    retry_after = await throttle.retry_after(client)
+    if retry_after is not None:
+        AUTH_FAILURES.labels(credential="api_key", outcome="throttled").inc()
+        refused = render(
+            request,
+            "login.html",
+            status_code=429,
+            next=next_path,
+            error=throttled_detail(client, retry_after),
+        )
+        refused.headers["Retry-After"] = str(retry_after)
+        return refused
+    key = form.get("api_key", "")
+    principal = config.principals.authenticate(key) if key else None
     if principal is None:
+        if key:  # as at the gate, only a wrong key counts, not a missing one
+            await throttle.failed(client)
+            AUTH_FAILURES.labels(credential="api_key", outcome="rejected").inc()
         return render(
             request,
             "login.html",
@@ -86,7 +107,7 @@ async def _decide(
     try:
         plan: Plan | None = None
         if decision == "edit":
-            record = await approvals.get(approval_id)
+            record = readable_approval(await approvals.get(approval_id), principal)
             plan = edited_plan(record.plan, config.catalog, form)
         view = await decisions.decide(
             principal=principal,

@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from uuid import UUID
 
+import psycopg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sse_starlette.sse import EventSourceResponse
 
 from agent_orchestrator.deps import Approvals, Config, Inbox, Ledger, Refusals, Workflows
-from agent_orchestrator.inbox.web import SignedIn, render, templates
+from agent_orchestrator.inbox.web import SignedIn, render, session_principal, templates
 from agent_orchestrator.workflows.schemas import WorkflowId
 from shared.lib.approvals.eligibility import why_cannot_decide
+from shared.lib.approvals.models import ApprovalRecord, Decision
 from shared.lib.approvals.shown import shown_approval
 from shared.lib.errors import NotFoundError
 from shared.lib.inbox.edits import param_field
 from shared.lib.inbox.store import InboxRow, ListFilters
 from shared.lib.principals import Principal
 from shared.lib.safe_input import SafeText
-from shared.lib.workflows.models import ensure_readable
+from shared.lib.workflows.models import ensure_readable, lists_only_own
 
 router = APIRouter(prefix="/inbox", include_in_schema=False)
+log = logging.getLogger(__name__)
 
 LIVE_POLL_S = 1.0
 """How often the live Pending feed re-reads the list (any replica's changes show up)."""
@@ -62,7 +66,7 @@ async def sign_in_page(request: Request, next: str = "/inbox/pending") -> Respon
 async def pending_page(
     request: Request, principal: SignedIn, inbox: Inbox, filters: Filters
 ) -> Response:
-    rows = await inbox.pending(filters)
+    rows = await inbox.pending(filters, requester=lists_only_own(principal))
     query = request.url.query
     return render(
         request, "pending.html", principal=principal, rows=rows, filters=filters, query=query
@@ -73,17 +77,28 @@ async def pending_page(
 async def pending_events(
     request: Request, principal: SignedIn, inbox: Inbox, filters: Filters
 ) -> EventSourceResponse:
-    """Server-Sent Events: the Pending rows again whenever the list changed."""
+    """Server-Sent Events: the Pending rows again whenever the list changed. The session is
+    asked again before each read: the stream ends at sign-out (or when the principal is
+    removed), and when the database goes away (the page's EventSource reconnects later)."""
 
     async def changes() -> AsyncIterator[dict[str, Any]]:
         last: list[tuple[str, int, str]] | None = None
-        while not await request.is_disconnected():
-            rows = await inbox.pending(filters)
-            current = [(str(r.id), r.approvals_received, r.status) for r in rows]
-            if current != last:
-                last = current
-                yield {"event": "pending", "data": _rows_html(request, rows)}
-            await asyncio.sleep(LIVE_POLL_S)
+        try:
+            while not await request.is_disconnected():
+                reader = await session_principal(request)
+                if reader is None:
+                    ended = "live pending feed ended: signed out"
+                    log.info(ended, extra={"principal": principal.name})
+                    return
+                rows = await inbox.pending(filters, requester=lists_only_own(reader))
+                current = [(str(r.id), r.approvals_received, r.status) for r in rows]
+                if current != last:
+                    last = current
+                    yield {"event": "pending", "data": _rows_html(request, rows)}
+                await asyncio.sleep(LIVE_POLL_S)
+        except psycopg.OperationalError as error:  # PoolTimeout included
+            ended = "live pending feed ended: database unavailable"
+            log.warning(ended, extra={"error": str(error)})
 
     return EventSourceResponse(changes(), ping=15)
 
@@ -106,7 +121,7 @@ async def approval_view(
     status_code: int = 200,
 ) -> Response:
     """The approval page; decisions that fail re-render it with the reason (same status)."""
-    record = await approvals.get(approval_id)
+    record = readable_approval(await approvals.get(approval_id), principal)
     shown = shown_approval(record)
     later = [a for a in await approvals.for_workflow(record.workflow_id) if a.round > record.round]
     params = {
@@ -139,13 +154,19 @@ async def shown_again(
     approvals: Approvals,
 ) -> Response:
     """Decision replay: the approval as the decider of audit row `action_index` saw it."""
-    record = await approvals.get(approval_id)
+    record = readable_approval(await approvals.get(approval_id), principal)
     if not 0 <= action_index < len(record.actions):
         raise NotFoundError(
             f"approval '{approval_id}' has {len(record.actions)} audit rows; pick one listed "
             f"on /inbox/workflows/{record.workflow_id}"
         )
     action = record.actions[action_index]
+    if action.action not in get_args(Decision) or not isinstance(action.details.get("shown"), dict):
+        raise NotFoundError(
+            f"audit row {action_index} of approval '{approval_id}' ({action.action} by "
+            f"{action.actor}): this row records no decision, so there is no view to replay; "
+            f"use a 'view as shown' link on /inbox/workflows/{record.workflow_id}"
+        )
     shown = shown_approval(record)
     recorded = (action.details.get("shown") or {}).get("hash")
     return render(
@@ -199,14 +220,22 @@ async def workflow_status(
 async def history_page(
     request: Request, principal: SignedIn, inbox: Inbox, filters: Filters
 ) -> Response:
+    mine = lists_only_own(principal)
     return render(
         request,
         "history.html",
         principal=principal,
-        rows=await inbox.decided(filters),
-        statistics=await inbox.statistics(),
+        rows=await inbox.decided(filters, requester=mine),
+        # The figures count everyone's approvals: only for those who may read them all.
+        statistics=await inbox.statistics() if mine is None else None,
         filters=filters,
     )
+
+
+def readable_approval(record: ApprovalRecord, principal: Principal) -> ApprovalRecord:
+    """The approval, if `principal` may read it: the REST rule of GET /approvals/{id}."""
+    ensure_readable(principal, workflow_id=record.workflow_id, requester=record.requester)
+    return record
 
 
 def _rows_html(request: Request, rows: list[InboxRow]) -> str:

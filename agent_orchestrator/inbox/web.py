@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from agent_orchestrator.deps import config_of
+from shared.lib.errors import DomainError
 from shared.lib.inbox.session import CSRF_FIELD, csrf_valid, new_csrf_token
 from shared.lib.inbox.store import InboxStore
 from shared.lib.principals import Principal
@@ -32,9 +33,10 @@ async def sign_in_redirect(request: Request, error: SignInRequired) -> Response:
     return RedirectResponse(f"/inbox?next={quote(error.next_path)}", status_code=303)
 
 
-async def signed_in(request: Request) -> Principal:
+async def session_principal(request: Request) -> Principal | None:
     """The session's principal, looked up again (a removed principal is signed out), while its
-    session is on: a cookie kept from before a sign-out no longer signs anyone in."""
+    session is on: a cookie kept from before a sign-out no longer signs anyone in. None when
+    not signed in (also asked again by the live feed while it streams)."""
     name, session_id = request.session.get("principal"), request.session.get("sid")
     principal = config_of(request).principals.named(name) if isinstance(name, str) else None
     inbox: InboxStore = request.app.state.inbox
@@ -43,6 +45,14 @@ async def signed_in(request: Request) -> Principal:
         or not isinstance(session_id, str)
         or not await inbox.signed_in(session_id, principal.name)
     ):
+        return None
+    return principal
+
+
+async def signed_in(request: Request) -> Principal:
+    """The signed-in principal, or the sign-in form (SignInRequired)."""
+    principal = await session_principal(request)
+    if principal is None:
         request.session.clear()
         raise SignInRequired(request.url.path)
     request.state.principal = principal.name
@@ -103,6 +113,18 @@ def render(
         "now": datetime.now(UTC),
     }
     return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def problem_page(request: Request, error: DomainError) -> Response:
+    """A refusal on an inbox page (403 someone else's approval, 404 no such row, …) as a page
+    of the inbox, with the status and message the API answers with."""
+    name = getattr(request.state, "principal", None)
+    principal = config_of(request).principals.named(name) if isinstance(name, str) else None
+    response = render(
+        request, "error.html", principal=principal, status_code=error.status_code, error=error
+    )
+    response.headers.update(getattr(error, "headers", None) or {})
+    return response
 
 
 def duration(seconds: float) -> str:

@@ -13,7 +13,7 @@ from markupsafe import escape
 
 from agent_orchestrator.app import create_app
 from shared.lib.executors.fake import FakeExecutor
-from tests.helpers import auth, orchestrate, wait_status
+from tests.helpers import KEYS, auth, orchestrate, wait_status
 from tests.integration.inbox_support import csrf_of, inbox_settings, shown_hash_of, sign_in
 
 
@@ -199,3 +199,79 @@ def test_signing_out_ends_the_session_for_a_kept_copy_of_the_cookie_too(api: Tes
     assert replayed.headers["location"].startswith("/inbox?next=")
     sign_in(api, "bob")  # signing in again works, with a session of its own
     assert 'data-testid="who">bob<' in api.get("/inbox/pending").text
+
+
+def test_an_operator_reads_in_the_inbox_only_what_rest_lets_her_read(api: TestClient) -> None:
+    """alice (operator) read bob's approvals in the inbox (page, replay, Pending, History)
+    while REST answered her 403: the inbox now applies the REST rule."""
+    theirs = orchestrate(api, {"request": "restart web on prod"}, who="bob")
+    assert theirs["status"] == "awaiting_approval", theirs
+    mine = orchestrate(api, {"request": "restart orders-db on prod"})  # she still sees hers
+    assert mine["status"] == "awaiting_approval", mine
+    own = mine["approval_id"]
+    rest = api.get(f"/approvals/{theirs['approval_id']}", headers=auth("alice"))
+    assert rest.status_code == 403
+    plan_hash = api.get(f"/approvals/{theirs['approval_id']}", headers=auth("carol")).json()[
+        "plan_hash"
+    ]
+    sign_in(api, "alice")
+    for path in (
+        f"/inbox/approvals/{theirs['approval_id']}",
+        f"/inbox/approvals/{theirs['approval_id']}/shown/0",
+    ):
+        page = api.get(path)
+        assert page.status_code == 403, path
+        assert page.headers["content-type"].startswith("text/html")
+        assert escape(rest.json()["detail"]) in page.text
+        assert plan_hash not in page.text
+    pending = api.get("/inbox/pending")
+    assert f"/inbox/approvals/{own}" in pending.text
+    assert f"/inbox/approvals/{theirs['approval_id']}" not in pending.text
+    assert api.get(f"/inbox/approvals/{own}").status_code == 200
+    api.post(f"/reject/{theirs['approval_id']}", headers=auth("carol"), json={"reason": "no"})
+    api.post(f"/reject/{own}", headers=auth("carol"), json={"reason": "not now"})
+    history = api.get("/inbox/history")
+    assert f"/inbox/approvals/{own}" in history.text
+    assert f"/inbox/approvals/{theirs['approval_id']}" not in history.text
+    assert 'data-testid="statistics"' not in history.text  # everyone's figures
+    sign_in(api, "carol")  # an ops lead reads all, as in REST
+    history = api.get("/inbox/history")
+    assert f"/inbox/approvals/{theirs['approval_id']}" in history.text
+    assert 'data-testid="statistics"' in history.text
+    assert api.get(f"/inbox/approvals/{theirs['approval_id']}").status_code == 200
+
+
+def test_replaying_an_audit_row_that_records_no_decision_is_a_404_page(api: TestClient) -> None:
+    """The 'requested' row (or an expiry) has no recorded view: the replay was a 500."""
+    _, approval_id = _paused(api)
+    actions = api.get(f"/approvals/{approval_id}", headers=auth("bob")).json()["actions"]
+    assert actions[0]["action"] == "requested"
+    sign_in(api, "bob")
+    replay = api.get(f"/inbox/approvals/{approval_id}/shown/0")
+    assert replay.status_code == 404, replay.text
+    assert replay.headers["content-type"].startswith("text/html")
+    assert "this row records no decision" in replay.text
+    assert 'data-testid="who">bob<' in replay.text  # an inbox page, signed in
+    assert api.get(f"/inbox/approvals/{approval_id}/shown/7").status_code == 404
+
+
+def test_wrong_keys_on_the_sign_in_form_are_throttled_like_the_api(
+    database_url: str, tmp_path: Path
+) -> None:
+    """POST /inbox/login answered 401 forever, never counted: the form now counts in the
+    gate's throttle of the address, and answers 429 with Retry-After as a page."""
+    settings = inbox_settings(database_url, tmp_path, AGENT_AUTH_FAILURES_PER_MINUTE=3)
+    with TestClient(create_app(settings)) as api:
+        token = csrf_of(api.get("/inbox").text)
+        for _ in range(2):
+            wrong = api.post("/inbox/login", data={"csrf_token": token, "api_key": "guess"})
+            assert wrong.status_code == 401
+        assert api.get("/alerts", headers={"X-API-Key": "guess-2"}).status_code == 401
+        for key in ("guess", KEYS["bob"]):  # a right key waits too, as at the gate
+            throttled = api.post("/inbox/login", data={"csrf_token": token, "api_key": key})
+            assert throttled.status_code == 429, throttled.text
+            assert int(throttled.headers["Retry-After"]) >= 1
+            assert throttled.headers["content-type"].startswith("text/html")
+            assert "too many wrong API keys" in throttled.text
+            assert 'role="alert"' in throttled.text
+        assert api.get("/alerts", headers=auth("bob")).status_code == 429

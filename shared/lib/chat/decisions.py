@@ -13,15 +13,9 @@ from shared.lib.chat.phrases import DecisionRequest, unclear
 from shared.lib.chat.turn import Turn
 from shared.lib.errors import DomainError
 from shared.lib.principals import Principal
-from shared.lib.workflows.models import READ_ANY_ROLES
+from shared.lib.workflows.models import lists_only_own
 
 _DECISION_STATUSES: dict[str, ChatStatus] = {"approved": "approved", "rejected": "rejected"}
-
-
-def lists_only_own(principal: Principal) -> str | None:
-    """Whose pending approvals `principal` is shown: everyone's for the roles that read any
-    workflow, else only their own requests (GET /approvals/pending's rule)."""
-    return None if principal.has_any(READ_ANY_ROLES) else principal.name
 
 
 class ChatDecisions:

@@ -79,17 +79,27 @@ class InboxStore:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
-    async def pending(self, filters: ListFilters, *, limit: int = 200) -> list[InboxRow]:
-        """Approvals waiting for a decision now, oldest first."""
+    async def pending(
+        self, filters: ListFilters, *, requester: str | None = None, limit: int = 200
+    ) -> list[InboxRow]:
+        """Approvals waiting for a decision now, oldest first; with `requester`, only those
+        of the work that principal asked for."""
         clauses = ["r.status = 'pending'", "r.expires_at > now()"]
-        return await self._rows(clauses, filters, order="r.created_at, r.id", limit=limit)
+        return await self._rows(
+            clauses, filters, requester, order="r.created_at, r.id", limit=limit
+        )
 
-    async def decided(self, filters: ListFilters, *, limit: int = 200) -> list[InboxRow]:
-        """Approvals no longer pending, most recently decided first."""
+    async def decided(
+        self, filters: ListFilters, *, requester: str | None = None, limit: int = 200
+    ) -> list[InboxRow]:
+        """Approvals no longer pending, most recently decided first; with `requester`, only
+        those of the work that principal asked for."""
         clauses = ["r.status <> 'pending'"]
         if filters.status:
             clauses.append("r.status = %(status)s")
-        return await self._rows(clauses, filters, order="r.decided_at DESC NULLS LAST", limit=limit)
+        return await self._rows(
+            clauses, filters, requester, order="r.decided_at DESC NULLS LAST", limit=limit
+        )
 
     async def sign_in(self, principal: str, *, max_age_s: int) -> str:
         """A new session's id; sessions older than the cookie's life are cleared on the way."""
@@ -131,8 +141,16 @@ class InboxStore:
         return [TierStatistics(**row) for row in rows]
 
     async def _rows(
-        self, clauses: list[str], filters: ListFilters, *, order: str, limit: int
+        self,
+        clauses: list[str],
+        filters: ListFilters,
+        requester: str | None,
+        *,
+        order: str,
+        limit: int,
     ) -> list[InboxRow]:
+        if requester is not None:
+            clauses.append("r.requester = %(requester)s")
         if filters.tier:
             clauses.append("r.risk_level = %(tier)s")
         if filters.source:
@@ -146,7 +164,7 @@ class InboxStore:
             )
         # Clauses are the fixed strings above; every value is a named parameter.
         query = f"{_ROWS} WHERE {' AND '.join(clauses)} ORDER BY {order} LIMIT %(limit)s"
-        params = {**filters.model_dump(), "limit": limit}
+        params = {**filters.model_dump(), "requester": requester, "limit": limit}
         async with self._pool.connection() as conn:
             rows = await (await conn.execute(query.encode(), params)).fetchall()
         return [_row(row) for row in rows]

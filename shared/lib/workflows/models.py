@@ -42,6 +42,12 @@ def readable_by(principal: Principal, *, requester: str) -> bool:
     return principal.name == requester or principal.has_any(READ_ANY_ROLES)
 
 
+def lists_only_own(principal: Principal) -> str | None:
+    """Whose work a listing shows `principal` (pending approvals in REST, chat and the inbox):
+    everyone's (None) for the roles that read any workflow, else only their own requests."""
+    return None if principal.has_any(READ_ANY_ROLES) else principal.name
+
+
 def ensure_readable(principal: Principal, *, workflow_id: str, requester: str) -> None:
     """Raise ForbiddenError unless `principal` may read the workflow (REST and the inbox)."""
     if not readable_by(principal, requester=requester):
