@@ -139,6 +139,21 @@ def test_decision_records_what_was_shown_and_the_workflow_page_replays_it(
     assert shown[:16] in replay.text
 
 
+def test_an_edit_form_sent_back_blank_is_the_plan_as_it_stands(api: TestClient) -> None:
+    _, approval_id = _paused(api)  # restart web on prod: timeout 10, the catalog's default
+    sign_in(api, "bob")
+    page = api.get(f"/inbox/approvals/{approval_id}")
+    edit = api.post(
+        f"/inbox/approvals/{approval_id}/edit",
+        data={"csrf_token": csrf_of(page.text), "step1.timeout": ""},
+    )
+    assert edit.status_code == 422
+    assert "changes nothing" in edit.text
+    record = api.get(f"/approvals/{approval_id}", headers=auth("bob")).json()
+    assert record["status"] == "pending"
+    assert [a["action"] for a in record["actions"]] == ["requested"]
+
+
 def test_history_lists_decided_approvals_and_the_statistics_view(api: TestClient) -> None:
     workflow_id, approval_id = _paused(api)
     api.post(f"/reject/{approval_id}", headers=auth("bob"), json={"reason": "not now"})

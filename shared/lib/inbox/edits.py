@@ -16,8 +16,10 @@ def param_field(index: int, name: str) -> str:
 
 
 def edited_plan(steps: list[dict[str, Any]], catalog: Catalog, form: Mapping[str, str]) -> Plan:
-    """The plan with each step's parameters as typed in `form`; a blank field drops the
-    parameter (its default applies). Lists are written one item per line."""
+    """The plan with each step's parameters as typed in `form`; a blank field means the
+    parameter's default, written in as the planner writes it, so a form sent back as it was
+    is the plan as it stands (refused as an edit that changes nothing), not a new round with
+    the defaults left out. Lists are written one item per line."""
     edited = []
     for index, step in enumerate(steps, start=1):
         spec = catalog.operations.get(str(step.get("operation")))
@@ -36,6 +38,8 @@ def edited_plan(steps: list[dict[str, Any]], catalog: Catalog, form: Mapping[str
                     f"field '{param_field(index, name)}' (step {index} {step.get('operation')}, "
                     f"parameter '{name}') {error}; correct it and submit the edit again"
                 ) from None
+        if spec is not None:
+            params = catalog.validate_params(spec.name, params)  # the defaults filled in
         edited.append(
             PlannedOperation(
                 operation=str(step.get("operation")),
