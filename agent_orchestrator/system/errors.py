@@ -89,6 +89,11 @@ def invalid_fields(found: Iterable[Mapping[str, Any]]) -> JSONResponse:
         problem = {key: value for key, value in item.items() if key != "ctx"}
         problem = jsonable_encoder(_encodable(problem), custom_encoder={Exception: str})
         problem["msg"] = str(problem.get("msg", "")).removeprefix("Value error, ")
+        if problem.get("loc") == ["body"] and problem.get("type") == "model_attributes_type":
+            problem["msg"] = (
+                "the body was not read as a JSON object; send it as JSON with the header "
+                "'Content-Type: application/json' (curl -d sends a form unless told)"
+            )
         if problem.get("type") == "extra_forbidden" and problem.get("loc"):
             problem["msg"] = (
                 f"unknown field {str(problem['loc'][-1])!r}: it is refused rather than ignored; "

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent_orchestrator.system.errors import invalid_fields
-from agent_orchestrator.system.json_keys import repeated_keys
+from agent_orchestrator.system.json_keys import repeated_keys, unreadable
 from shared.lib.metrics import AUTH_FAILURES
 from shared.lib.principals import MISSING_KEY, UNKNOWN_KEY, PrincipalDirectory, presented_key
 from shared.lib.settings import Settings
@@ -199,7 +199,8 @@ class RequestGate:
         # A signed delivery is left to its route, which checks the signature before anything
         # else and records a refusal; its sender (Sentry, GitHub) writes the JSON, no person.
         if body and guard_of(scope["path"]) != "signed" and _read_as_json(scope):
-            problems = repeated_keys(body)
+            problem = unreadable(body)
+            problems = [problem] if problem else repeated_keys(body)
             if problems:
                 return invalid_fields(problems), receive
         message = {"type": "http.request", "body": body, "more_body": False}

@@ -9,7 +9,41 @@ import json
 from typing import Any
 
 MAX_PROBLEMS = 10
+NESTING_SUSPECT = 500
+"""Brackets a body must hold before it is parsed to see whether it nests past the parser's
+limit (about 1,000 levels, Python's recursion limit)."""
 """Repeated keys named in one answer; the first ones in the body."""
+
+
+def unreadable(body: bytes) -> dict[str, Any] | None:
+    """A problem in FastAPI's 422 shape (loc ["body"]) when the body cannot be read as JSON at
+    all for a reason the parser would only answer with a bare 400: bytes that are not UTF-8,
+    or nesting past the parser's limit. Broken syntax is left to the route's own 422."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return {
+            "type": "body_not_utf8",
+            "loc": ("body",),
+            "msg": f"the body is not UTF-8 (byte 0x{body[error.start]:02x} at offset "
+            f"{error.start}); send JSON encoded as UTF-8",
+            "input": body[max(0, error.start - 20) : error.start + 20],
+        }
+    if body.count(b"[") + body.count(b"{") < NESTING_SUSPECT:
+        return None  # too few brackets to nest that deep: no second parse
+    try:
+        json.loads(text)
+    except RecursionError:
+        return {
+            "type": "body_too_deep",
+            "loc": ("body",),
+            "msg": "the body nests objects or lists deeper than the JSON parser reads; send a "
+            "flatter document",
+            "input": text[:40],
+        }
+    except ValueError:
+        return None  # broken JSON: the route says where
+    return None
 
 
 class _Repeated(dict[str, Any]):

@@ -171,6 +171,25 @@ def test_deep_nesting_and_bytes_not_utf8_are_422_not_a_server_error(
     assert workflow_count(database_url) == 0
 
 
+def test_a_body_the_parser_cannot_read_is_a_422_saying_why_not_a_bare_400(
+    api: TestClient, database_url: str
+) -> None:
+    """Past the parser's nesting limit, or not UTF-8, FastAPI answered 400 "There was an error
+    parsing the body"; JSON sent as text/plain (curl -d) was a 422 about a dictionary."""
+    headers = {**JSON, **auth("alice")}
+    too_deep = api.post("/orchestrate", content=b"[" * 100_000 + b"]" * 100_000, headers=headers)
+    assert "deeper than the JSON parser reads" in refused(too_deep, "body")
+    latin1 = api.post("/orchestrate", content=b'{"request": "restart \xe9"}', headers=headers)
+    assert "not UTF-8 (byte 0xe9" in refused(latin1, "body")
+    as_text = api.post(
+        "/orchestrate",
+        content=b'{"request": "restart web on dev"}',
+        headers={**auth("alice"), "Content-Type": "text/plain"},
+    )
+    assert "Content-Type: application/json" in refused(as_text, "body")
+    assert workflow_count(database_url) == 0
+
+
 def test_fields_the_form_does_not_take_are_refused_not_ignored(
     api: TestClient, database_url: str
 ) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent_orchestrator.system.json_keys import MAX_PROBLEMS, repeated_keys
+from agent_orchestrator.system.json_keys import MAX_PROBLEMS, repeated_keys, unreadable
 
 
 def locations(body: bytes) -> list[tuple[str | int, ...]]:
@@ -50,3 +50,12 @@ def test_deep_nesting_within_the_parsers_limit_is_walked_without_recursion() -> 
 def test_the_answer_is_bounded() -> None:
     body = "[" + ", ".join('{"k": 1, "k": 2}' for _ in range(1000)) + "]"
     assert len(repeated_keys(body.encode())) == MAX_PROBLEMS
+
+
+def test_a_body_the_parser_would_answer_with_a_bare_400_is_named() -> None:
+    not_utf8 = unreadable(b'{"request": "restart \xe9 web"}')
+    assert not_utf8 is not None and "byte 0xe9 at offset 21" in not_utf8["msg"]
+    too_deep = unreadable(b"[" * 100_000 + b"]" * 100_000)
+    assert too_deep is not None and "deeper than the JSON parser reads" in too_deep["msg"]
+    assert unreadable(b"[" * 600 + b"]" * 600) is None  # deep, but within the parser's limit
+    assert unreadable(b'{"plan": ') is None  # broken syntax: the route's own 422 says where
