@@ -110,3 +110,7 @@ def test_a_url_inside_a_quoted_command_stays_in_the_command(planner: OfflinePlan
 def test_more_steps_than_a_plan_holds_are_a_question(planner: OfflinePlanner) -> None:
     text = " and ".join(f"show the last {n} lines of api logs" for n in range(1, 61))
     assert f"at most {MAX_STEPS}" in question(planner, text)
+
+
+def test_a_negative_line_count_is_refused_not_read_as_positive(planner: OfflinePlanner) -> None:
+    assert "tail" in question(planner, "logs of api last -5 lines")

@@ -30,8 +30,11 @@ _REASON = re.compile(r"\b(?:because|since(?!\s+\d)|cause|cuz|coz|due to|so that)
 _ALL_BUT = re.compile(r"\b(?:(all|everything|everyone|anything)\s+but|but\s+not)\b")
 _PRONOUN = re.compile(r"\b(?:it|its|it's|them|they|their|that one|this one|the same|same one)\b")
 _WORDS = re.compile(r"[a-z0-9@][a-z0-9@._'/-]*")
+# A minus sign is kept ("last -5 lines"), so the catalog refuses the count instead of the
+# planner reading 5.
 _TAIL = re.compile(
-    r"\b(?:last|tail|past|latest|first)\s+(\d+)(?:\s+(?:log\s+)?lines?)?\b|\b(\d+)\s+(?:log\s+)?lines?\b"
+    r"\b(?:last|tail|past|latest|first)\s+(-?\d+)(?:\s+(?:log\s+)?lines?)?\b"
+    r"|(?<![\w-])(-?\d+)\s+(?:log\s+)?lines?\b"
 )
 _SINCE = re.compile(
     r"\b(?:last|past|since|for the last|for the past)\s+(?:(\d+)\s*)?"
