@@ -60,12 +60,16 @@ def serve(
         None, min=1, max=64, help="Worker processes, each a replica (env AGENT_WORKERS)."
     ),
 ) -> None:
-    """Run the HTTP service (embedded Postgres when DATABASE_URL is unset); flags override env."""
+    """Run the HTTP service (embedded Postgres when DATABASE_URL is unset); flags override env.
+
+    Exits 2 on a bad setting, config file, migration or database URL (one line naming it), 3
+    when the service (any of its workers) fails to start otherwise."""
     import os
 
     import uvicorn
 
     from agent_orchestrator.app import create_app
+    from agent_orchestrator.cli_commands import startup
     from agent_orchestrator.system.transport import NoDelayH11Protocol
     from shared.lib.config_errors import ConfigError
     from shared.lib.logs import configure_logging
@@ -76,31 +80,24 @@ def serve(
             os.environ[variable] = str(value)
     settings = _settings()
     configure_logging(settings.log_level)
+    if settings.workers > 1 and settings.database_url is None:
+        typer.echo(
+            "AGENT_WORKERS: several workers need a shared server in DATABASE_URL, not the "
+            "embedded Postgres; set DATABASE_URL or use --workers 1",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    try:  # once, here: not in every worker, each ending in a traceback
+        startup.preflight(settings)
+    except startup.STARTUP_ERRORS as error:
+        raise startup.exit_on_startup_error(error, settings) from None
     try:
         service = create_app(settings)
     except ConfigError as error:  # a bad config file: say where and how to fix it, no traceback
         typer.echo(str(error), err=True)
         raise typer.Exit(code=2) from None
     if settings.workers > 1:
-        if settings.database_url is None:
-            typer.echo(
-                "AGENT_WORKERS: several workers need a shared server in DATABASE_URL, not the "
-                "embedded Postgres; set DATABASE_URL or use --workers 1",
-                err=True,
-            )
-            raise typer.Exit(code=2)
-        # Each worker builds its own app from the same environment (checked above).
-        uvicorn.run(
-            "agent_orchestrator.app:create_app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            http=NoDelayH11Protocol,
-            log_config=None,
-            timeout_graceful_shutdown=10,
-        )
-        return
+        raise typer.Exit(code=startup.run_workers(settings, NoDelayH11Protocol))
     uvicorn.run(
         service,
         host=settings.host,
@@ -130,7 +127,9 @@ def mcp(url: options.Url = options.DEFAULT_URL, api_key: options.ApiKey = None) 
 def db_init() -> None:
     """Apply pending migrations and LangGraph's checkpoint tables; safe to repeat.
 
-    Runs as MIGRATION_DATABASE_URL's role (the schema owner) when set, else DATABASE_URL's."""
+    Runs as MIGRATION_DATABASE_URL's role (the schema owner) when set, else DATABASE_URL's.
+    Exits 2, with one line, when a URL cannot connect or a migration is refused or fails."""
+    from agent_orchestrator.cli_commands import startup
     from shared.lib.db.database import migrate_database, open_database
 
     settings = _settings()
@@ -143,7 +142,10 @@ def db_init() -> None:
             await database.close()
         return [f"{m.version:04d}_{m.name}" for m in applied]
 
-    applied = asyncio.run(run())
+    try:
+        applied = asyncio.run(run())
+    except startup.STARTUP_ERRORS as error:  # one line naming the URL or migration file
+        raise startup.exit_on_startup_error(error, settings) from None
     typer.echo("applied: " + ", ".join(applied) if applied else "database is up to date")
 
 

@@ -14,6 +14,7 @@ import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_TIMEOUT_S = 30.0
+PAGE_SIZE = 500  # approvals per request when listing; the service allows up to 1000
 
 JsonObject = dict[str, Any]
 
@@ -64,11 +65,30 @@ class AgentClient:
         self._http.close()
 
     def pending_approvals(
-        self, *, role: str | None = None, risk_level: str | None = None
+        self,
+        *,
+        role: str | None = None,
+        risk_level: str | None = None,
+        page_size: int = PAGE_SIZE,
     ) -> list[JsonObject]:
-        """GET /approvals/pending, optionally for one role or one risk level."""
-        params = {k: v for k, v in {"role": role, "risk_level": risk_level}.items() if v}
-        return self._list("GET", "/approvals/pending", params=params)
+        """Every pending approval (GET /approvals/pending, page after page by the
+        `X-Next-Cursor` header), oldest first, optionally for one role or one risk level."""
+        params: dict[str, str | int] = {
+            k: v for k, v in {"role": role, "risk_level": risk_level}.items() if v
+        }
+        params["limit"] = page_size
+        found: list[JsonObject] = []
+        seen: set[str] = set()
+        while True:
+            response = self._send("GET", "/approvals/pending", params=params)
+            found += self._checked_list("GET", "/approvals/pending", _json(response))
+            cursor = response.headers.get("X-Next-Cursor")
+            if not cursor:
+                return found
+            if cursor in seen:
+                raise ApiError(f"GET /approvals/pending: the service repeated cursor {cursor!r}")
+            seen.add(cursor)
+            params["after"] = cursor
 
     def approval(self, approval_id: str) -> JsonObject:
         return self._object("GET", f"/approvals/{_segment(approval_id)}")
@@ -118,12 +138,19 @@ class AgentClient:
         return reply
 
     def _list(self, method: str, path: str, **kwargs: Any) -> list[JsonObject]:
-        reply = self._request(method, path, **kwargs)
+        return self._checked_list(method, path, self._request(method, path, **kwargs))
+
+    @staticmethod
+    def _checked_list(method: str, path: str, reply: Any) -> list[JsonObject]:
         if not isinstance(reply, list):
             raise ApiError(f"{method} {path}: expected a JSON list, got {type(reply).__name__}")
         return reply
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return _json(self._send(method, path, **kwargs))
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The service's successful reply; anything else becomes an ApiError."""
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException:
@@ -138,13 +165,18 @@ class AgentClient:
             ) from None
         if response.is_error:
             raise ApiError(describe_error(response), status_code=response.status_code)
-        try:
-            return response.json()
-        except ValueError:
-            raise ApiError(
-                f"{method} {path}: {response.status_code} reply is not JSON: "
-                f"{_excerpt(response.text)}"
-            ) from None
+        return response
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        request = response.request
+        raise ApiError(
+            f"{request.method} {request.url.path}: {response.status_code} reply is not JSON: "
+            f"{_excerpt(response.text)}"
+        ) from None
 
 
 def describe_error(response: httpx.Response) -> str:
@@ -189,6 +221,17 @@ def _checked_url(url: str) -> str:
         raise ClientConfigError(
             f"service URL {url!r} is not http(s); use e.g. --url {DEFAULT_URL} (or AGENT_URL)"
         )
+    try:
+        host = httpx.URL(url).host
+    except httpx.InvalidURL as error:
+        raise ClientConfigError(
+            f"service URL {url!r} (--url or AGENT_URL) is not a valid URL: {error}; use e.g. "
+            f"--url {DEFAULT_URL}"
+        ) from None
+    if not host:
+        raise ClientConfigError(
+            f"service URL {url!r} (--url or AGENT_URL) names no host; use e.g. --url {DEFAULT_URL}"
+        )
     return url
 
 
@@ -198,4 +241,10 @@ def _checked_key(key: str | None) -> str:
             "no API key; pass --api-key or set AGENT_API_KEY (keys are listed, hashed, in "
             "config/hitl/principals.yml)"
         )
-    return key.strip()
+    key = key.strip()
+    if not (key.isascii() and key.isprintable()):
+        raise ClientConfigError(
+            "the API key (--api-key or AGENT_API_KEY) holds a character an HTTP header cannot "
+            "carry (non-ASCII or a control character); copy the key again, as plain text"
+        )
+    return key

@@ -172,6 +172,14 @@ def read_yaml(
             path=path,
             fix=f"create it or point the service at an existing {what} file",
         ) from None
+    except UnicodeDecodeError as exc:  # a ValueError, not an OSError: e.g. Latin-1 from an editor
+        raise ConfigError(
+            f"the {what} file is not UTF-8: byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}",
+            path=path,
+            line=exc.object[: exc.start].count(b"\n") + 1,
+            fix="save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+        ) from None
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()

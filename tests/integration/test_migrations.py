@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import psycopg
@@ -108,3 +109,52 @@ def test_gap_in_numbering_is_refused(tmp_path: Path) -> None:
     (tmp_path / "0003_third.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError, match="expected migration 0002"):
         load_migrations(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("files", "problem"),
+    [
+        (None, "the migrations folder is missing; AGENT_CONFIG_DIR must hold state/"),
+        ({}, "no migrations (NNNN_name.sql) in the folder"),
+        ({"0001_first.sql": b"SELECT 1;", "2_second.sql": b""}, "are named NNNN_lower_snake"),
+        ({"0001_First.sql": b""}, "are named NNNN_lower_snake"),
+        ({"0001_first.sql": "-- caf\u00e9".encode("latin-1")}, "not UTF-8 (byte 0xe9 at offset 6)"),
+    ],
+)
+def test_a_folder_the_service_cannot_run_on_is_refused(
+    tmp_path: Path, files: dict[str, bytes] | None, problem: str
+) -> None:
+    """A missing or empty folder is not "no migrations": the service would start on no schema."""
+    state = tmp_path / "state"
+    if files is not None:
+        state.mkdir()
+        for name, content in files.items():
+            (state / name).write_bytes(content)
+    with pytest.raises(MigrationError, match=re.escape(problem)):
+        load_migrations(state)
+
+
+async def test_a_migration_whose_sql_fails_is_named_and_not_recorded(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "0001_first.sql").write_text("CREATE TABLE first (id int);")
+    (tmp_path / "0002_broken.sql").write_text("CREATE TABLE second (id int);\nSELEC 1;")
+    database = Database(
+        empty_database_url,
+        await open_pool(empty_database_url, max_size=2),
+        load_migrations(tmp_path),
+    )
+    try:
+        with pytest.raises(MigrationError) as caught:
+            await migrate_database(database)
+    finally:
+        await database.pool.close()
+    assert str(caught.value) == (
+        'migration 0002_broken.sql failed and was not applied: syntax error at or near "SELEC"; '
+        "correct it (safe, as it was never applied) and start again"
+    )
+    with psycopg.connect(empty_database_url) as conn:
+        versions = conn.execute("SELECT version FROM schema_migrations").fetchall()
+        second = conn.execute("SELECT to_regclass('second')").fetchone()
+    assert versions == [(1,)]
+    assert second == (None,)

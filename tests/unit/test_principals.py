@@ -121,3 +121,14 @@ def test_shared_key_is_refused(tmp_path: Path) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the principals file"):
         PrincipalDirectory.load(tmp_path / "absent.yml")
+
+
+def test_a_file_not_in_utf8_names_the_file_line_and_byte(tmp_path: Path) -> None:
+    path = tmp_path / "principals.yml"
+    path.write_bytes("version: 1\nprincipals:\n  rené:\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as caught:
+        PrincipalDirectory.load(path)
+    assert str(caught.value) == (
+        f"{path}:3: the principals file is not UTF-8: byte 0xe9 at offset 28; "
+        "fix: save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+    )

@@ -41,13 +41,28 @@ class Migration:
 
 
 def load_migrations(directory: Path) -> list[Migration]:
-    """Read `NNNN_name.sql` files in order; refuse gaps, duplicates and stray files."""
+    """Read `NNNN_name.sql` files in order; refuse a missing or empty folder, gaps, duplicates,
+    stray and unreadable files (a service without its schema would only answer 500s)."""
+    if not directory.is_dir():
+        raise MigrationError(
+            f"{directory}: the migrations folder is missing; AGENT_CONFIG_DIR must hold state/ "
+            "with this release's numbered SQL files: copy config/state/ of the release into it, "
+            "or mount only the config files you change (docs/deploy.md)"
+        )
     migrations: list[Migration] = []
     for path in sorted(directory.glob("*.sql")):
         match = MIGRATION_FILE.match(path.name)
         if match is None:
-            raise MigrationError(f"{path}: migration files are named NNNN_lower_snake.sql")
-        migrations.append(Migration(int(match[1]), match[2], path.read_text()))
+            raise MigrationError(
+                f"{path}: migration files are named NNNN_lower_snake.sql; rename it or move it "
+                "out of the folder"
+            )
+        migrations.append(Migration(int(match[1]), match[2], _read(path)))
+    if not migrations:
+        raise MigrationError(
+            f"{directory}: no migrations (NNNN_name.sql) in the folder; copy config/state/ of "
+            "this release into it"
+        )
     for expected, migration in enumerate(migrations, start=1):
         if migration.version != expected:
             raise MigrationError(
@@ -55,6 +70,18 @@ def load_migrations(directory: Path) -> list[Migration]:
                 f"_{migration.name}.sql; versions must run 0001, 0002, ... without gaps"
             )
     return migrations
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise MigrationError(
+            f"{path}: not UTF-8 (byte 0x{error.object[error.start]:02x} at offset "
+            f"{error.start}); save it as UTF-8"
+        ) from None
+    except OSError as error:
+        raise MigrationError(f"{path}: cannot read it ({error.strerror})") from None
 
 
 async def table_exists(conn: AsyncConnection[DictRow], name: str) -> bool:
@@ -125,12 +152,21 @@ async def apply_migrations(
         if pending:
             await _as_owner(conn, pending[0], VERSION_TABLE)
         for migration in pending:
-            async with conn.transaction():
-                await _as_owner(conn, migration, migration.sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-                    (migration.version, migration.name, migration.checksum),
-                )
+            try:
+                async with conn.transaction():
+                    await _as_owner(conn, migration, migration.sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name, checksum) "
+                        "VALUES (%s, %s, %s)",
+                        (migration.version, migration.name, migration.checksum),
+                    )
+            except errors.Error as error:  # its transaction rolled back: nothing of it stays
+                reason = (str(error).splitlines() or [type(error).__name__])[0]
+                raise MigrationError(
+                    f"migration {migration.version:04d}_{migration.name}.sql failed and was "
+                    f"not applied: {reason}; correct it (safe, as it was never applied) and "
+                    "start again"
+                ) from None
         return pending
     finally:
         await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
