@@ -63,4 +63,4 @@ async def test_a_merge_racing_the_owners_approval_is_noted_on_it_once(database: 
         record = await approvals.get(approval_id)
         noted = [a for a in record.actions if a.action == "merged"]
         assert [(a.actor, a.details["workflow_id"]) for a in noted] == [("alertmanager", follower)]
-        await leases.release(owner)
+        await leases.finish(owner, "completed")

@@ -29,6 +29,7 @@ from shared.lib.planning.models import Plan, PlannedOperation
 from shared.lib.risk.assessor import RiskAssessor
 from shared.lib.settings import Settings, load_settings
 from shared.lib.workflows.engine import Graph, WorkflowEngine
+from shared.lib.workflows.leases import TargetLeases
 from shared.lib.workflows.locks import WorkflowLocks
 from shared.lib.workflows.models import WorkRequest
 from shared.lib.workflows.store import WorkflowEvent, WorkflowRecord, WorkflowStore
@@ -43,6 +44,7 @@ class Replica:
 
     engine: WorkflowEngine
     decisions: ApprovalService
+    context: WorkflowContext
 
     async def start(self, request: WorkRequest) -> WorkflowRecord:
         return await self.engine.start(request)
@@ -99,14 +101,20 @@ class WorkflowWorld:
         return build_graph().compile(checkpointer=PooledPostgresSaver(self.database.pool))
 
     async def engine(
-        self, *, planning_slots: int | None = None, planner: Planner | None = None
+        self,
+        *,
+        planning_slots: int | None = None,
+        planner: Planner | None = None,
+        leases: TargetLeases | None = None,
     ) -> Replica:
         """A replica: its own graph, context, lock connection, engine and approval service on
-        the shared database; `planner` stands in for the configured one."""
+        the shared database; `planner` stands in for the configured one; with `leases`, one
+        owner per target (as the service runs), else nothing is leased."""
         locks = WorkflowLocks(self.database.url)
         await locks.open()
         self.locks.append(locks)
         context = self.context()
+        context.leases = leases
         if planner is not None:
             context.planner = planner
         notifier = Notifier.silent(approvals=self.approvals, workflows=self.workflows)
@@ -116,6 +124,7 @@ class WorkflowWorld:
             workflows=self.workflows,
             locks=locks,
             notifier=notifier,
+            leases=leases,
             planning_slots=planning_slots,
         )
         context.on_status = engine.status_changed
@@ -126,7 +135,7 @@ class WorkflowWorld:
             notifier=notifier,
             refusals=RefusalLog(self.database.pool),
         )
-        return Replica(engine=engine, decisions=decisions)
+        return Replica(engine=engine, decisions=decisions, context=context)
 
     async def new_workflow(self, request: WorkRequest) -> WorkflowState:
         """A workflow row and the graph input that starts its thread."""

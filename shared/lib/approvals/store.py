@@ -273,12 +273,15 @@ class ApprovalStore:
             return await cursor.fetchone() is not None
 
     async def decided_not_resumed(self, *, older_than_s: float) -> list[UUID]:
-        """Decided requests whose resume was claimed long ago or never: candidates to recover."""
+        """Settled requests whose resume was claimed long ago or never: candidates to recover.
+        An edit (`superseded`) counts: its resume starts the next round, and without it the
+        workflow awaits an approval nobody can decide any more."""
         async with self._pool.connection() as conn:
             rows = await (
                 await conn.execute(
                     "SELECT r.id FROM approval_requests r JOIN workflows w ON w.id = r.workflow_id"
-                    " WHERE r.status IN ('approved', 'rejected', 'expired', 'withdrawn')"
+                    " WHERE r.status IN ('approved', 'rejected', 'expired', 'withdrawn',"
+                    " 'superseded')"
                     " AND w.status = 'awaiting_approval' AND w.approval_id = r.id"
                     " AND coalesce(r.resumed_at, r.decided_at, r.created_at)"
                     "     < now() - make_interval(secs => %s)",

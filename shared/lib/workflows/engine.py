@@ -38,6 +38,7 @@ from shared.lib.workflows.leases import TargetLeases
 from shared.lib.workflows.locks import WorkflowLocks
 from shared.lib.workflows.models import WorkRequest, ensure_readable
 from shared.lib.workflows.store import TERMINAL_STATUSES, WorkflowRecord, WorkflowStore
+from shared.lib.workflows.target_recovery import finish_ended_owners, waiters_to_move
 from shared.lib.workflows.threads import run_config, unfinished
 
 log = logging.getLogger(__name__)
@@ -195,29 +196,23 @@ class WorkflowEngine:
         return recovered
 
     async def resume_waiting(self, *, release_expired: bool = True) -> int:
-        """Re-assess the workflows waiting for a target whose owner has let go of it (ended,
-        or its lease ran out): each runs again from its risk assessment and claims anew.
-        `release_expired`: first clear leases past their time limit (the sweeper's job; a
-        workflow that just ended released its own)."""
+        """Move on the workflows waiting for a target: one whose owner has let go (ended, or
+        its lease ran out) runs again from its risk assessment and claims anew; one whose run
+        died before its wait was checkpointed continues from its checkpoint (see
+        `target_recovery`). `release_expired`: first clear what owners left behind (the
+        sweeper's job): leases past their time limit, and those of a workflow that ended
+        without releasing them (its end announced if it never was)."""
         if self._leases is not None and release_expired:
             await self._leases.release_expired()  # a lease past its time limit lets go
-        resumed = 0
-        for workflow_id in await self._workflows.in_status(["waiting_for_target"]):
-            snapshot = await self._graph.aget_state(
-                run_config(workflow_id, request_id=None, approval_id=None)
-            )
-            owners = [
-                i.value.get("waiting_for_target")
-                for i in snapshot.interrupts
-                if isinstance(i.value, dict) and "waiting_for_target" in i.value
-            ]
-            if not owners:
-                continue  # not paused yet: the next sweep looks again
-            if self._leases is not None and await self._leases.holds(str(owners[0])):
-                continue
-            self._spawn(self._drive(workflow_id, Command(resume={"released": owners[0]})))
-            resumed += 1
-        return resumed
+            ended = await finish_ended_owners(self._graph, self._leases, self._locks)
+            for owner, status in ended:
+                await self.status_changed(owner, status)
+            if ended:
+                return 0  # each end announced moves the waiters on (status_changed)
+        moves = await waiters_to_move(self._graph, self._workflows, self._leases)
+        for workflow_id, answer in moves:
+            self._spawn(self._drive(workflow_id, answer))
+        return len(moves)
 
     def background(self, coroutine: Any) -> None:
         """Run work the engine owns (drained with it), off a request's path."""

@@ -2,8 +2,8 @@
 mutates, from its gate until it ends. A second workflow wanting the same operation, with the
 same parameters, on a leased target is merged into the owner (its requester and source recorded
 on the owner and its approval, nothing runs twice); one wanting other work waits for the
-release. Reads never take a lease. A lease past its time limit counts as released (the sweeper
-clears it)."""
+release. Reads never take a lease. A lease past its time limit, or whose workflow has ended,
+counts as released (the sweeper clears it: `target_recovery`)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 
 from shared.lib.db.pool import Pool, implicit_transaction
 from shared.lib.planning.models import PlannedOperation
+from shared.lib.workflows.store import TERMINAL_STATUSES
 
 # How long a lease holds without its workflow ending: longer than any approval waits.
 LEASE_TTL_S = 7 * 24 * 3600.0
@@ -28,6 +29,10 @@ LEASE_TTL_S = 7 * 24 * 3600.0
 CONDITIONAL = "?"
 # Joins an operation's name to the digest of its parameters (`run_command#1f0c...`).
 PARAMS = "#"
+
+# A lease whose workflow has ended holds nothing, for a claim and for `holds` alike: a run
+# killed between writing its final status and releasing its leases leaves them behind.
+_ENDED = sorted(TERMINAL_STATUSES)
 
 
 def operation_key(name: str, params: Mapping[str, Any]) -> str:
@@ -86,13 +91,6 @@ class Claim:
     target: str | None = None
 
 
-@dataclass(frozen=True)
-class Follower:
-    workflow_id: str
-    requester: str
-    source: str
-
-
 class TargetLeases:
     def __init__(self, pool: Pool, *, ttl_s: float = LEASE_TTL_S) -> None:
         self._pool = pool
@@ -122,10 +120,8 @@ class TargetLeases:
                         "SELECT l.workflow_id, l.operations FROM target_leases l"
                         " JOIN workflows w ON w.id = l.workflow_id"
                         " WHERE l.environment = %s AND l.target = %s AND l.expires_at > now()"
-                        " AND l.workflow_id <> %s"
-                        " AND w.status NOT IN ('completed', 'failed', 'rejected', 'expired',"
-                        " 'withdrawn', 'merged', 'rolled_back')",
-                        (environment, target, workflow_id),
+                        " AND l.workflow_id <> %s AND w.status <> ALL(%s)",
+                        (environment, target, workflow_id, _ENDED),
                     )
                 ).fetchone()
                 if row is not None:
@@ -199,21 +195,42 @@ class TargetLeases:
             )
             await _note_followers(conn, owner, approval_id)
 
-    async def release(self, workflow_id: str) -> list[Follower]:
-        """Free the workflow's leases; the requests merged into it, to tell how it went. One
-        round trip: both statements go in one pipeline, the read after the release."""
-        async with self._pool.connection() as conn:
-            async with conn.pipeline():
+    async def finish(self, workflow_id: str, status: str) -> int:
+        """The owner ended with `status`: free its leases and give every request merged into
+        it an `owner_finished` event, in one transaction and once (a follower already told is
+        not told again), so the run's report and the sweeper finishing for a run killed before
+        it released (`ended_owners`) may both call it. Returns how many leases it freed."""
+        async with implicit_transaction(self._pool) as conn:
+            await _lock_followers(conn, workflow_id)  # one finisher at a time, with merges
+            row = await (
                 await conn.execute(
-                    "DELETE FROM target_leases WHERE workflow_id = %s", (workflow_id,)
+                    "WITH freed AS (DELETE FROM target_leases WHERE workflow_id = %s"
+                    " RETURNING 1), told AS (INSERT INTO workflow_events (workflow_id, event,"
+                    " detail) SELECT m.workflow_id, 'owner_finished',"
+                    " jsonb_build_object('owner', m.owner_id, 'status', %s::text)"
+                    " FROM workflow_merges m WHERE m.owner_id = %s AND NOT EXISTS (SELECT 1"
+                    " FROM workflow_events e WHERE e.workflow_id = m.workflow_id"
+                    " AND e.event = 'owner_finished' AND e.detail->>'owner' = m.owner_id)"
+                    " ORDER BY m.created_at RETURNING 1)"
+                    " SELECT count(*) AS n FROM freed",
+                    (workflow_id, status, workflow_id),
                 )
-                merged = await conn.execute(
-                    "SELECT workflow_id, requester, source FROM workflow_merges"
-                    " WHERE owner_id = %s ORDER BY created_at",
-                    (workflow_id,),
+            ).fetchone()
+        return int(row["n"]) if row else 0
+
+    async def ended_owners(self, *, limit: int = 100) -> list[tuple[str, str]]:
+        """(workflow id, status) of workflows that ended but still hold a lease: their run was
+        killed between its final status and its release."""
+        async with self._pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT DISTINCT w.id, w.status FROM target_leases l"
+                    " JOIN workflows w ON w.id = l.workflow_id WHERE w.status = ANY(%s)"
+                    " LIMIT %s",
+                    (_ENDED, limit),
                 )
-            rows = await merged.fetchall()
-        return [Follower(r["workflow_id"], r["requester"], r["source"]) for r in rows]
+            ).fetchall()
+        return [(row["id"], row["status"]) for row in rows]
 
     async def release_expired(self) -> int:
         async with self._pool.connection() as conn:
@@ -221,12 +238,15 @@ class TargetLeases:
         return cursor.rowcount
 
     async def holds(self, workflow_id: str) -> bool:
+        """Whether the workflow holds a lease a claim would respect: in time, and its owner
+        not ended (as `claim` reads it)."""
         async with self._pool.connection() as conn:
             row = await (
                 await conn.execute(
-                    "SELECT 1 FROM target_leases WHERE workflow_id = %s AND expires_at > now()"
-                    " LIMIT 1",
-                    (workflow_id,),
+                    "SELECT 1 FROM target_leases l JOIN workflows w ON w.id = l.workflow_id"
+                    " WHERE l.workflow_id = %s AND l.expires_at > now()"
+                    " AND w.status <> ALL(%s) LIMIT 1",
+                    (workflow_id, _ENDED),
                 )
             ).fetchone()
         return row is not None
