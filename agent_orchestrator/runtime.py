@@ -175,6 +175,7 @@ async def start_runtime(
     )
     alert_records = AlertStore(database.pool)
     context.alert_firing = alert_records.is_firing
+    context.alerts_cleared = alert_records.all_resolved
     triage = AlertTriage(
         strategies=config.recovery,
         catalog=config.catalog,

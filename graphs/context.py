@@ -62,6 +62,17 @@ async def _always_firing(fingerprint: str) -> bool:
     return True
 
 
+async def _never_cleared(workflow_id: str, *, alert_id: int) -> bool:
+    return False
+
+
+class AlertsCleared(Protocol):
+    """Whether every alert a workflow answers (its own, `alert_id`, and those linked or
+    merged into it) has resolved."""
+
+    async def __call__(self, workflow_id: str, *, alert_id: int) -> bool: ...
+
+
 @dataclass
 class WorkflowContext:
     planner: Planner
@@ -81,3 +92,6 @@ class WorkflowContext:
     graph in tests) verification checks only the state each operation promises."""
     alert_firing: Callable[[str], Awaitable[bool]] = field(default=_always_firing)
     """Whether the alert with this fingerprint still fires (a drifted run it started ends)."""
+    alerts_cleared: AlertsCleared = field(default=_never_cleared)
+    """Whether the alerts a workflow answers have all resolved: read at its gates, so an
+    alert's recovery asks nobody and changes nothing once they have (graphs/withdrawal.py)."""

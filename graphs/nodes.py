@@ -18,6 +18,7 @@ from graphs.rollback import rollback_status
 from graphs.state import WorkflowState
 from graphs.steps import execute_step, in_state, ledger_key
 from graphs.verification import verify_results
+from graphs.withdrawal import alert_withdrawal, withdraw_approval
 from shared.lib.approvals.models import GateDecision
 from shared.lib.execution.models import ExecutionResult
 from shared.lib.metrics import APPROVAL_REQUESTS
@@ -80,6 +81,9 @@ async def request_approval(
     assessment = RiskAssessment.model_validate(state["assessment"])
     requirement = ctx.approval_rules.requirement(assessment.tier)
     approval_id = uuid.uuid5(APPROVAL_NAMESPACE, f"{workflow_id}:{round_}:{planned.hash}")
+    cleared = await _cleared(ctx, state, approval_id)  # nobody is asked for a cleared alert
+    if cleared is not None:
+        return cleared
     request = WorkRequest.model_validate(state["request"])
     context = {
         **await _decision_context(ctx, planned),
@@ -120,6 +124,11 @@ async def request_approval(
     else:
         await ctx.workflows.update(workflow_id, approval_id=approval_id)
     seen = fingerprint(ctx.catalog, planned, context["targets"])
+    # Resolved while this was being made: either this read sees it, or the webhook saw the
+    # approval named above and withdraws it (AlertService); no approval outlives its alert.
+    cleared = await _cleared(ctx, state, record.id)
+    if cleared is not None:
+        return {**cleared, "approval_id": str(record.id), "fingerprint": seen}
     return {"approval_id": str(record.id), "fingerprint": seen}
 
 
@@ -276,6 +285,18 @@ async def _decision_context(ctx: WorkflowContext, planned: Plan) -> dict[str, An
             }
         )
     return {"targets": targets, "rollback": inverse}
+
+
+async def _cleared(
+    ctx: WorkflowContext, state: WorkflowState, approval_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """The alerts that asked for this have all resolved: its approval (if one was made) is
+    withdrawn and the run ends `withdrawn` (after_request)."""
+    decision = await alert_withdrawal(ctx, state, when="before anyone was asked to approve")
+    if decision is None:
+        return None
+    await withdraw_approval(ctx, approval_id, decision["reason"])
+    return {"decision": decision}
 
 
 def _handled(planned: Plan) -> set[int]:

@@ -2,7 +2,9 @@
 request_approval -> gate] -> execute -> verify -> report. An approval's gate step reads the
 targets again (graphs/drift.py): a drifted target goes back to investigate for a new round.
 Reads that rule out every change go from investigate straight to execute; a leased target
-merges the request into its owner or waits for it (graphs/ownership.py). Built without a
+merges the request into its owner or waits for it (graphs/ownership.py). An alert's recovery
+whose alerts have all resolved ends at its claim, its wait or its approval request, asking
+nobody (graphs/withdrawal.py). Built without a
 checkpointer, so the service (AsyncPostgresSaver) and LangGraph Server (langgraph.json ->
 graphs/server.py:make_graph) compile it their own way."""
 
@@ -17,6 +19,7 @@ from langgraph.graph import END, START, StateGraph
 from graphs import drift, evidence, nodes, ownership, rollback
 from graphs.context import WorkflowContext
 from graphs.state import WorkflowState
+from graphs.withdrawal import withdrawn
 
 
 def after_plan(state: WorkflowState) -> Literal["assess_risk", "report"]:
@@ -25,6 +28,11 @@ def after_plan(state: WorkflowState) -> Literal["assess_risk", "report"]:
 
 def after_assessment(state: WorkflowState) -> Literal["execute", "investigate"]:
     return "execute" if state.get("auto_approved") else "investigate"
+
+
+def after_request(state: WorkflowState) -> Literal["gate", "report"]:
+    """To the pause, unless the alerts that asked for it resolved first: then nobody is asked."""
+    return "report" if withdrawn(state) else "gate"
 
 
 def after_gate(
@@ -90,7 +98,7 @@ def build_graph(bind: Binder | None = None) -> StateGraph[WorkflowState, Any]:
     graph.add_conditional_edges("claim_targets", _in_loop(ownership.after_claim))
     graph.add_conditional_edges("wait", _in_loop(ownership.after_wait))
     graph.add_conditional_edges("investigate", _in_loop(evidence.after_investigation))
-    graph.add_edge("request_approval", "gate")
+    graph.add_conditional_edges("request_approval", _in_loop(after_request))
     graph.add_conditional_edges("gate", _in_loop(after_gate))
     graph.add_edge("apply_edit", "assess_risk")
     graph.add_edge("execute", "verify")

@@ -266,6 +266,9 @@ class AlertService:
         record = recorded.record
         if not recorded.fresh:
             repeat = "already recorded as resolved"
+            if record.workflow_id is not None:  # the sender's retry of a delivery cut short
+                _, note = await self._settle(record, repeat=True)
+                repeat = f"{repeat}; {note}" if note else repeat
             return _outcome(alert, "resolved", record, "duplicate", reason=repeat)
         if self._incidents is not None:
             await self._incidents.resolved(record)
@@ -278,15 +281,20 @@ class AlertService:
         outcome: Outcome = "withdrawn" if withdrawn else "resolved"
         return _outcome(alert, "resolved", record, outcome, reason=note)
 
-    async def _settle(self, record: AlertRecord) -> tuple[bool, str]:
+    async def _settle(self, record: AlertRecord, *, repeat: bool = False) -> tuple[bool, str]:
         """After a resolution: withdraw the approval of the workflow that answers the alert (its
         own, or the one it merged into) if nobody has decided yet, no other alert it answers
-        still fires, and alerts asked for it: a person's request stays theirs."""
+        still fires, and alerts asked for it: a person's request stays theirs. The workflow
+        reads the same resolution at its claim, wait and approval request (graphs/withdrawal.py),
+        so what the note promises holds whenever it next runs, crash or busy lock; acting here
+        only makes it sooner. A `repeat` (the sender retrying a delivery that died after the
+        resolution was committed) acts again only on a workflow still waiting."""
         assert record.workflow_id is not None
         workflow = await self._workflows.get(record.workflow_id)
         if workflow.status == "merged" and workflow.merged_into:
             workflow = await self._workflows.get(workflow.merged_into)
-        withdrawn = False
+        if repeat and workflow.status not in ("awaiting_approval", "waiting_for_target"):
+            return False, ""
         if workflow.source != ALERT_SOURCE and not workflow.terminal:
             note = f"workflow {workflow.id} was asked for by {workflow.requester}; it stays theirs"
             await self._store.note(record.id, note)
@@ -296,20 +304,14 @@ class AlertService:
             note = f"workflow {workflow.id} goes on: {others} other alerts merged into it fire"
             await self._store.note(record.id, note)
             return False, note
-        if workflow.status == "awaiting_approval" and workflow.approval_id is not None:
-            reason = (
-                f"alert {record.alertname} resolved before anyone decided; the recovery is no "
-                "longer needed"
-            )
-            try:
-                withdrawn = await self._approvals.withdraw(
-                    workflow.approval_id, actor=REQUESTER, reason=reason
-                )
-            except ConflictError as exc:
-                note = f"approval {workflow.approval_id} was not withdrawn: {exc}"
-            else:
-                note = f"approval {workflow.approval_id} withdrawn: {reason}"
-        elif workflow.status == "waiting_for_target":  # it would ask once the target frees
+        withdrawn, note = await self._withdraw(record, workflow)
+        await self._store.note(record.id, note)
+        return withdrawn, note
+
+    async def _withdraw(self, record: AlertRecord, workflow: WorkflowRecord) -> tuple[bool, str]:
+        if workflow.terminal:
+            return False, f"workflow {workflow.id} had already ended {workflow.status}"
+        if workflow.status == "waiting_for_target":  # it would ask once the target frees
             reason = (
                 f"alert {record.alertname} resolved while its recovery waited for the target; "
                 "the recovery is no longer needed"
@@ -317,13 +319,27 @@ class AlertService:
             self._engine.answer_gate(
                 workflow_id=workflow.id, decision={"withdrawn": reason}, approval_id=None
             )
-            withdrawn, note = True, f"workflow {workflow.id} withdrawn: {reason}"
-        elif workflow.terminal:
-            note = f"workflow {workflow.id} had already ended {workflow.status}"
-        else:
-            note = f"workflow {workflow.id} is {workflow.status}; it is left to finish"
-        await self._store.note(record.id, note)
-        return withdrawn, note
+            return True, f"workflow {workflow.id} withdrawn: {reason}"
+        if workflow.approval_id is not None:  # asking, or about to (named before its pause)
+            reason = (
+                f"alert {record.alertname} resolved before anyone decided; the recovery is no "
+                "longer needed"
+            )
+            try:
+                if await self._approvals.withdraw(
+                    workflow.approval_id, actor=REQUESTER, reason=reason
+                ):
+                    return True, f"approval {workflow.approval_id} withdrawn: {reason}"
+            except ConflictError as exc:  # decided: a run it let go of goes on
+                if workflow.status != "running":
+                    return False, f"approval {workflow.approval_id} was not withdrawn: {exc}"
+        if workflow.status == "running":
+            return False, f"workflow {workflow.id} is running; it is left to finish"
+        return False, (
+            f"workflow {workflow.id} is {workflow.status}; it neither asks for approval nor "
+            "changes anything for this alert: should it get that far, it sees the alert "
+            "resolved and ends withdrawn"
+        )
 
 
 def _refused(alert: RefusedAlert) -> AlertOutcome:

@@ -239,6 +239,22 @@ class AlertStore:
             ).fetchone()
         return int(row["n"]) if row else 0
 
+    async def all_resolved(self, workflow_id: str, *, alert_id: int) -> bool:
+        """Whether every alert the workflow answers has resolved: its own (`alert_id`, linked
+        or not yet), those linked to it and those whose own workflow merged into it. The same
+        alerts `others_firing` counts; a resolution is committed with its row, so a workflow
+        that reads this at its gates sees every resolution recorded before, crash or not."""
+        async with self._pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT count(*) AS n, count(*) FILTER (WHERE a.status = 'firing') AS firing"
+                    " FROM alert_workflows a LEFT JOIN workflows w ON w.id = a.workflow_id"
+                    " WHERE a.id = %s OR a.workflow_id = %s OR w.merged_into = %s",
+                    (alert_id, workflow_id, workflow_id),
+                )
+            ).fetchone()
+        return row is not None and int(row["n"]) > 0 and int(row["firing"]) == 0
+
     async def note(self, alert_id: int, note: str) -> None:
         async with self._pool.connection() as conn:
             await conn.execute(
